@@ -1,0 +1,183 @@
+/**
+ * The scheduler owns every mailbox.  Actors only ever *post*; nothing is
+ * delivered until the scheduler picks it.  Messages travel in channels, one
+ * per (src, dst) pair, FIFO inside a channel (as a thread's or a device's
+ * messages to one object stay in order), and any channel head may go next:
+ * that choice is the concurrency the explorer searches.
+ */
+import type { Envelope, EnvelopeKind } from './envelope.ts';
+import { createClock, tick, type ClockState } from './clock.ts';
+import { createStrategy, restoreStrategy, type Candidate, type Strategy, type StrategySpec, type StrategyState } from './strategy.ts';
+
+export interface Pending extends Candidate {
+  readonly kind: EnvelopeKind;
+  readonly body: unknown;
+  readonly cause: number;
+}
+
+interface Channel {
+  readonly key: string;
+  readonly q: Pending[];
+  head: number;
+}
+
+export interface SchedulerState {
+  nextId: number;
+  seq: number;
+  clock: ClockState;
+  strategy: StrategyState;
+  /** Every undelivered message, in posting order. */
+  pending: Pending[];
+}
+
+export interface Pick {
+  env: Envelope;
+  /** Present when there was a real choice (two or more deliverable messages). */
+  choice?: { index: number; of: number; pendingId: number };
+}
+
+export class Scheduler {
+  private readonly channels = new Map<string, Channel>();
+  /** Non-empty channels; kept small (one per concurrently talking pair). */
+  private active: Channel[] = [];
+  private nextId = 1;
+  private seq = 0;
+  private clock: ClockState = createClock();
+  private strategy: Strategy;
+  private readonly scratch: Pending[] = [];
+
+  constructor(strategy: Strategy | StrategySpec = { name: 'fifo' }) {
+    this.strategy = 'pick' in strategy ? strategy : createStrategy(strategy);
+  }
+
+  get strategyName(): string {
+    return this.strategy.name;
+  }
+  get deliveries(): number {
+    return this.seq;
+  }
+  get now(): number {
+    return this.clock.now;
+  }
+  get pendingCount(): number {
+    let n = 0;
+    for (const c of this.active) n += c.q.length - c.head;
+    return n;
+  }
+
+  post(src: string, dst: string, kind: EnvelopeKind, type: string, body: unknown, cause: number): Pending {
+    const p: Pending = { id: this.nextId++, src, dst, kind, type, body, cause };
+    this.enqueue(p);
+    return p;
+  }
+
+  private enqueue(p: Pending): void {
+    const key = p.src + '\u2192' + p.dst;
+    let ch = this.channels.get(key);
+    if (!ch) {
+      ch = { key, q: [], head: 0 };
+      this.channels.set(key, ch);
+    }
+    if (ch.head === ch.q.length) {
+      ch.q.length = 0;
+      ch.head = 0;
+      this.active.push(ch);
+    }
+    ch.q.push(p);
+  }
+
+  /** The deliverable messages, oldest first (the order strategies index into). */
+  candidates(): Pending[] {
+    const out: Pending[] = [];
+    for (const c of this.active) out.push(c.q[c.head]!);
+    out.sort((a, b) => a.id - b.id);
+    return out;
+  }
+
+  /** Pick, dequeue and stamp the next delivery; null when nothing is pending. */
+  next(): Pick | null {
+    const act = this.active;
+    if (act.length === 0) return null;
+    let chosen: Pending;
+    let choice: Pick['choice'];
+    if (act.length === 1) {
+      chosen = act[0]!.q[act[0]!.head]!;
+    } else {
+      const cands = this.scratch;
+      cands.length = 0;
+      for (const c of act) cands.push(c.q[c.head]!);
+      cands.sort((a, b) => a.id - b.id);
+      const index = this.strategy.pick(cands, this.seq + 1);
+      chosen = cands[index]!;
+      choice = { index, of: cands.length, pendingId: chosen.id };
+    }
+    this.dequeue(chosen);
+    const env: Envelope = {
+      seq: ++this.seq,
+      t: tick(this.clock),
+      src: chosen.src,
+      dst: chosen.dst,
+      kind: chosen.kind,
+      type: chosen.type,
+      body: chosen.body,
+      cause: chosen.cause,
+    };
+    return choice ? { env, choice } : { env };
+  }
+
+  private dequeue(p: Pending): void {
+    const act = this.active;
+    for (let i = 0; i < act.length; i++) {
+      const c = act[i]!;
+      if (c.q[c.head] === p) {
+        c.head++;
+        if (c.head === c.q.length) {
+          act.splice(i, 1);
+          c.q.length = 0;
+          c.head = 0;
+        }
+        return;
+      }
+    }
+    throw new Error(`scheduler: pending message ${p.id} is not at a channel head`);
+  }
+
+  /** Drop every pending message addressed to `dst` (its actor is gone); returns them. */
+  dropFor(dst: string): Pending[] {
+    const dropped: Pending[] = [];
+    this.active = this.active.filter((c) => {
+      const head = c.q[c.head]!;
+      if (head.dst !== dst) return true;
+      dropped.push(...c.q.slice(c.head));
+      c.q.length = 0;
+      c.head = 0;
+      return false;
+    });
+    return dropped;
+  }
+
+  pendingMessages(): Pending[] {
+    const all: Pending[] = [];
+    for (const c of this.active) for (let i = c.head; i < c.q.length; i++) all.push(c.q[i]!);
+    return all.sort((a, b) => a.id - b.id);
+  }
+
+  persist(): SchedulerState {
+    return {
+      nextId: this.nextId,
+      seq: this.seq,
+      clock: { now: this.clock.now },
+      strategy: this.strategy.persist(),
+      pending: this.pendingMessages(),
+    };
+  }
+
+  static restore(st: SchedulerState, strategy?: Strategy): Scheduler {
+    const s = new Scheduler(strategy ?? restoreStrategy(st.strategy));
+    s.nextId = st.nextId;
+    s.seq = st.seq;
+    s.clock = { now: st.clock.now };
+    for (const p of st.pending) s.enqueue({ ...p });
+    return s;
+  }
+}
