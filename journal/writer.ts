@@ -1,0 +1,154 @@
+/**
+ * Streaming journal writer.  Records are framed into one reused, growing
+ * buffer and handed to the sink in large chunks; the per-envelope path
+ * reuses a positional row and msgpackr's scratch buffer, so the only
+ * per-record work is the encoding itself, one copy and one CRC.
+ */
+import type { Envelope } from '../actors/runtime/envelope.ts';
+import { encodeView } from './codec.ts';
+import { crc32c } from './crc32c.ts';
+import { FRAME_OVERHEAD, MAX_PAYLOAD, fileHeaderBytes, writeU32 } from './frame.ts';
+import { StringInterner, endRow, envelopeRow, headerRow, newEnvelopeRow, snapRow, type JournalHeaderInit } from './records.ts';
+import type { JournalSink } from './sinks.ts';
+
+export { fileSink, memorySink, type JournalSink, type MemorySink, type FileSinkOptions } from './sinks.ts';
+
+export interface JournalWriterOptions {
+  /** Buffered bytes that trigger a write to the sink (default 1 MiB). */
+  flushBytes?: number;
+}
+
+type Phase = 'awaiting-header' | 'open' | 'ended' | 'closed';
+
+export class JournalWriter {
+  private readonly sink: JournalSink;
+  private readonly flushBytes: number;
+  private out: Uint8Array;
+  private pos = 0;
+  private flushed = 0;
+  private phase: Phase = 'awaiting-header';
+  private readonly strings = new StringInterner();
+  private readonly row = newEnvelopeRow();
+  private envelopes = 0;
+  private snapshots = 0;
+  private records = 0;
+
+  constructor(sink: JournalSink, options: JournalWriterOptions = {}) {
+    this.sink = sink;
+    this.flushBytes = options.flushBytes ?? 1 << 20;
+    this.out = new Uint8Array(Math.max(this.flushBytes, 4096) + 4096);
+    const fh = fileHeaderBytes();
+    this.out.set(fh, 0);
+    this.pos = fh.length;
+  }
+
+  /** File bytes produced so far, buffered or not: also the offset the next record will get. */
+  get bytesWritten(): number {
+    return this.flushed + this.pos;
+  }
+
+  get recordCount(): number {
+    return this.records;
+  }
+
+  /** Returns the record's byte offset in the file. */
+  writeHeader(h: JournalHeaderInit): number {
+    if (this.phase !== 'awaiting-header') throw new Error(`writeHeader: the header is written once, first (writer is ${this.phase})`);
+    const at = this.frame(encodeView(headerRow(h)));
+    this.phase = 'open';
+    return at;
+  }
+
+  writeEnvelope(e: Envelope): number {
+    this.expectOpen('writeEnvelope');
+    checkEnvelope(e);
+    const row = this.row;
+    const mark = this.strings.size;
+    envelopeRow(row, e, this.strings);
+    try {
+      const at = this.frame(encodeView(row));
+      this.envelopes++;
+      return at;
+    } catch (err) {
+      // the strings this record would have defined never reached the file
+      this.strings.truncate(mark);
+      throw err;
+    } finally {
+      row[7] = null; // do not keep the body alive
+    }
+  }
+
+  /** A snapshot of all actor state after delivery `seq`; carries the string table so readers can start here. */
+  writeSnapshot(seq: number, state: unknown): number {
+    this.expectOpen('writeSnapshot');
+    checkSeq(seq, 'snapshot seq');
+    const at = this.frame(encodeView(snapRow(seq, state, this.strings.strings)));
+    this.snapshots++;
+    return at;
+  }
+
+  writeEnd(info?: unknown): number {
+    this.expectOpen('writeEnd');
+    const at = this.frame(encodeView(endRow(this.envelopes, this.snapshots, info)));
+    this.phase = 'ended';
+    return at;
+  }
+
+  flush(): void {
+    if (this.pos === 0) return;
+    this.sink.write(this.out.subarray(0, this.pos));
+    this.flushed += this.pos;
+    this.pos = 0;
+  }
+
+  /** Flushes and closes the sink.  Does not write an `end` record: call writeEnd first for a complete journal. */
+  close(): void {
+    if (this.phase === 'closed') return;
+    this.flush();
+    this.phase = 'closed';
+    this.sink.close?.();
+  }
+
+  private expectOpen(what: string): void {
+    if (this.phase !== 'open') {
+      throw new Error(`${what}: writer is ${this.phase}${this.phase === 'awaiting-header' ? ' (call writeHeader first)' : ''}`);
+    }
+  }
+
+  private frame(payload: Uint8Array): number {
+    const n = payload.length;
+    if (n > MAX_PAYLOAD) throw new RangeError(`journal record of ${n} bytes exceeds the ${MAX_PAYLOAD}-byte limit`);
+    this.reserve(n + FRAME_OVERHEAD);
+    const b = this.out;
+    const o = this.pos;
+    writeU32(b, o, n);
+    writeU32(b, o + 4, crc32c(payload, 0, n));
+    b.set(payload, o + 8);
+    writeU32(b, o + 8 + n, n);
+    this.pos = o + n + FRAME_OVERHEAD;
+    this.records++;
+    const at = this.flushed + o;
+    if (this.pos >= this.flushBytes) this.flush();
+    return at;
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.out.length) return;
+    this.flush();
+    if (n > this.out.length) this.out = new Uint8Array(n);
+  }
+}
+
+function checkSeq(x: number, what: string): void {
+  if (!Number.isSafeInteger(x) || x < 0) throw new TypeError(`${what} must be a non-negative safe integer, got ${String(x)}`);
+}
+
+/** The reader refuses malformed envelopes, so refuse them here, where the caller can still see why. */
+function checkEnvelope(e: Envelope): void {
+  checkSeq(e.seq, 'envelope seq');
+  checkSeq(e.cause, 'envelope cause');
+  if (typeof e.t !== 'number') throw new TypeError(`envelope t must be a number, got ${typeof e.t}`);
+  if (typeof e.src !== 'string' || typeof e.dst !== 'string' || typeof e.type !== 'string' || typeof e.kind !== 'string') {
+    throw new TypeError('envelope src, dst, kind and type must be strings');
+  }
+}
