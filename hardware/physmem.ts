@@ -1,0 +1,146 @@
+/**
+ * Physical memory as page frames.
+ *
+ * State is plain data so it can be msgpack-snapshotted inside an actor
+ * context: sparse records keyed by pfn rather than Maps, and frame contents
+ * only materialised once written (an untouched frame reads as zeros, like a
+ * freshly cleared page).
+ *
+ * Allocation is lowest-free-pfn so two runs with the same inputs hand out the
+ * same frames: `nextFresh` is the high-water mark and `freeList` (ascending)
+ * holds frames freed below it.
+ */
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 1 << PAGE_SHIFT;
+
+export interface PhysMem {
+  totalPages: number;
+  nextFresh: number;
+  freeList: number[];
+  /** pfn → reference count (mappings, memfd page cache, pins). Absent ⇒ free. */
+  refs: Record<number, number>;
+  /** pfn → FOLL_PIN count; a subset of refs, kept apart so pins are observable. */
+  pins: Record<number, number>;
+  /** pfn → contents, only for frames ever written since allocation. */
+  data: Record<number, Uint8Array>;
+  inUse: number;
+}
+
+export function createPhysMem(opts: { totalPages: number }): PhysMem {
+  return { totalPages: opts.totalPages, nextFresh: 0, freeList: [], refs: {}, pins: {}, data: {}, inUse: 0 };
+}
+
+export function framesFree(pm: PhysMem): number {
+  return pm.totalPages - pm.inUse;
+}
+
+export function framesInUse(pm: PhysMem): number {
+  return pm.inUse;
+}
+
+/** Lowest free pfn with one reference, or -1 when memory is exhausted. */
+export function allocFrame(pm: PhysMem): number {
+  let pfn: number;
+  if (pm.freeList.length > 0) pfn = pm.freeList.shift()!;
+  else if (pm.nextFresh < pm.totalPages) pfn = pm.nextFresh++;
+  else return -1;
+  pm.refs[pfn] = 1;
+  pm.inUse++;
+  return pfn;
+}
+
+export function frameGet(pm: PhysMem, pfn: number): void {
+  if (pm.refs[pfn] === undefined) throw new Error(`frameGet of free pfn ${pfn}`);
+  pm.refs[pfn]++;
+}
+
+/** Drops one reference; the frame returns to the free list at zero. */
+export function freeFrame(pm: PhysMem, pfn: number): void {
+  const r = pm.refs[pfn];
+  if (r === undefined) throw new Error(`freeFrame of free pfn ${pfn}`);
+  if (r > 1) {
+    pm.refs[pfn] = r - 1;
+    return;
+  }
+  if (pm.pins[pfn]) throw new Error(`freeFrame drops last reference of pinned pfn ${pfn}`);
+  delete pm.refs[pfn];
+  delete pm.data[pfn];
+  pm.inUse--;
+  insertSorted(pm.freeList, pfn);
+}
+
+export function frameRefs(pm: PhysMem, pfn: number): number {
+  return pm.refs[pfn] ?? 0;
+}
+
+export function framePins(pm: PhysMem, pfn: number): number {
+  return pm.pins[pfn] ?? 0;
+}
+
+/** A pin also holds a reference so munmap/truncate cannot free a frame under DMA. */
+export function framePin(pm: PhysMem, pfn: number): void {
+  frameGet(pm, pfn);
+  pm.pins[pfn] = (pm.pins[pfn] ?? 0) + 1;
+}
+
+export function frameUnpin(pm: PhysMem, pfn: number): void {
+  const p = pm.pins[pfn];
+  if (!p) throw new Error(`frameUnpin of unpinned pfn ${pfn}`);
+  if (p === 1) delete pm.pins[pfn];
+  else pm.pins[pfn] = p - 1;
+  freeFrame(pm, pfn);
+}
+
+export function totalPins(pm: PhysMem): number {
+  let n = 0;
+  for (const k in pm.pins) n += pm.pins[k as unknown as number];
+  return n;
+}
+
+export function readPhys(pm: PhysMem, pa: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let done = 0;
+  while (done < len) {
+    const cur = pa + done;
+    const pfn = Math.floor(cur / PAGE_SIZE);
+    const off = cur % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, len - done);
+    const page = pm.data[pfn];
+    if (page) out.set(page.subarray(off, off + n), done);
+    done += n;
+  }
+  return out;
+}
+
+export function writePhys(pm: PhysMem, pa: number, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) {
+    const cur = pa + done;
+    const pfn = Math.floor(cur / PAGE_SIZE);
+    const off = cur % PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, data.length - done);
+    let page = pm.data[pfn];
+    if (!page) page = pm.data[pfn] = new Uint8Array(PAGE_SIZE);
+    page.set(data.subarray(done, done + n), off);
+    done += n;
+  }
+}
+
+/** Copies one frame's contents into another (fork of a private page). */
+export function copyFrame(pm: PhysMem, dst: number, src: number): void {
+  const page = pm.data[src];
+  if (page) pm.data[dst] = page.slice();
+  else delete pm.data[dst];
+}
+
+function insertSorted(a: number[], v: number): void {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  a.splice(lo, 0, v);
+}
