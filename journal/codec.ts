@@ -84,10 +84,20 @@ const range = { start: 0, end: 0 };
 
 /** Decode exactly one value filling `buf[start, end)`; throws on trailing bytes or truncation. */
 export function decodeValue(buf: Uint8Array, start = 0, end = buf.length): unknown {
+  // msgpackr caches a DataView as an expando on its source; give it our own view, not the caller's array
+  return decodeRange(buf.subarray(start, end), 0, end - start);
+}
+
+/**
+ * decodeValue for a buffer the caller owns and decodes from many times (the
+ * reader's private view of a journal): msgpackr's cached DataView on it is
+ * then built once, not once per record.
+ */
+export function decodeRange(view: Uint8Array, start: number, end: number): unknown {
+  if (start >= end) throw new Error('empty msgpack value');
   range.start = start;
   range.end = end;
-  if (start === end) throw new Error('empty msgpack value');
-  return unpackr.unpack(buf, range);
+  return unpackr.unpack(view, range);
 }
 
 /** Returns `v` itself unless it holds a -0 or a Buffer, which are rewritten into a copy. */

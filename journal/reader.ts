@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Envelope } from '../actors/runtime/envelope.ts';
-import { decodeValue } from './codec.ts';
+import { decodeRange } from './codec.ts';
 import { JournalError } from './errors.ts';
 import {
   FILE_HEADER_BYTES, TAG_SNAP, checkFileHeader, newFrame, previousRecordOffset, probeFrame, type Frame,
@@ -47,11 +47,14 @@ export class JournalReader {
   readonly header: JournalHeader;
   /** Offset of the first record after the header record. */
   readonly bodyOffset: number;
+  /** Our own view of `bytes` for the decoder, which hangs a cached DataView on its source. */
+  private readonly view: Uint8Array;
   private index: Index | undefined;
   private fullTable: string[] | undefined;
 
   private constructor(bytes: Uint8Array) {
     this.bytes = bytes;
+    this.view = bytes.subarray(0);
     checkFileHeader(bytes);
     const first = this.readFrame(FILE_HEADER_BYTES, 0, true, newFrame(), 'no header record');
     const row = this.decodeRow(first, 0);
@@ -194,7 +197,7 @@ export class JournalReader {
   private decodeRow(frame: Frame, n: number | undefined): unknown[] {
     let row: unknown;
     try {
-      row = decodeValue(this.bytes, frame.start, frame.end);
+      row = decodeRange(this.view, frame.start, frame.end);
     } catch (err) {
       throw new JournalError(frame.offset, `undecodable payload (${(err as Error)?.message ?? String(err)})`, n);
     }
