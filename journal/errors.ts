@@ -12,9 +12,9 @@ export class JournalError extends Error {
   /** The bytes just stop inside this record (a torn tail), as opposed to damage. */
   readonly torn: boolean;
 
-  constructor(offset: number, reason: string, record?: number, torn = false) {
+  constructor(offset: number, reason: string, record?: number, torn = false, detail?: string) {
     const where = record === undefined ? '' : ` in record ${record}`;
-    super(`journal corrupt at byte ${offset}: ${reason}${where}`);
+    super(`journal corrupt at byte ${offset}: ${reason}${where}${detail ? ` (${detail})` : ''}`);
     this.offset = offset;
     this.record = record;
     this.reason = reason;

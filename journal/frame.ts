@@ -95,6 +95,7 @@ export function newFrame(): Frame {
 export interface FrameProblem {
   torn: boolean;
   reason: string;
+  detail?: string;
 }
 
 /**
@@ -107,16 +108,16 @@ export function probeFrame(buf: Uint8Array, offset: number, checkCrc: boolean, o
   if (size - offset < 8) return { torn: true, reason: `record header cut off: ${size - offset} of 8 bytes present` };
   const len = readU32(buf, offset);
   if (len === 0) return { torn: false, reason: 'bad length 0' };
-  if (len > MAX_PAYLOAD) return { torn: false, reason: `bad length ${len} (limit ${MAX_PAYLOAD})` };
+  if (len > MAX_PAYLOAD) return { torn: false, reason: `bad length ${len}`, detail: `limit ${MAX_PAYLOAD}` };
   const start = offset + 8;
   const end = start + len;
-  if (end + 4 > size) return { torn: true, reason: `length ${len} runs past the end of the file (${size - start} bytes left)` };
+  if (end + 4 > size) return { torn: true, reason: `length ${len} runs past the end of the file`, detail: `${size - start} bytes left` };
   const suffix = readU32(buf, end);
   if (suffix !== len) return { torn: false, reason: `length prefix ${len} disagrees with suffix ${suffix}` };
   if (checkCrc) {
     const stored = readU32(buf, offset + 4);
     const actual = crc32c(buf, start, end);
-    if (stored !== actual) return { torn: false, reason: `CRC mismatch (stored 0x${hex(stored)}, computed 0x${hex(actual)})` };
+    if (stored !== actual) return { torn: false, reason: 'CRC mismatch', detail: `stored 0x${hex(stored)}, computed 0x${hex(actual)}` };
   }
   out.offset = offset;
   out.start = start;

@@ -217,7 +217,7 @@ export class JournalReader {
   private readFrame(offset: number, n: number | undefined, checkCrc: boolean, frame: Frame, missing?: string): Frame {
     if (missing && offset >= this.bytes.length) throw new JournalError(offset, missing, n, true);
     const problem = probeFrame(this.bytes, offset, checkCrc, frame);
-    if (problem) throw new JournalError(offset, problem.reason, n, problem.torn);
+    if (problem) throw new JournalError(offset, problem.reason, n, problem.torn, problem.detail);
     return frame;
   }
 

@@ -8,7 +8,7 @@
  */
 import { openSync, closeSync, ftruncateSync, readFileSync } from 'node:fs';
 import { JournalError } from './errors.ts';
-import { FILE_HEADER_BYTES, FRAME_OVERHEAD, isFileHeaderPrefix, readU32 } from './frame.ts';
+import { FILE_HEADER_BYTES, isFileHeaderPrefix } from './frame.ts';
 import { JournalReader } from './reader.ts';
 
 export type VerifyResult =
@@ -54,25 +54,22 @@ function scan(buf: Uint8Array): Scan {
   }
   try {
     const reader = JournalReader.fromBytes(buf);
-    s.goodBytes = FILE_HEADER_BYTES;
     for (const r of reader.records()) {
       s.records++;
       if (r.type === 'env') s.envelopes++;
       else if (r.type === 'snap') s.snapshots++;
       s.lastGoodOffset = r.offset;
-      s.goodBytes = recordEnd(buf, r.offset);
     }
+    s.goodBytes = buf.length;
   } catch (err) {
     if (!(err instanceof JournalError)) throw err;
     s.error = err;
+    // the walk is sequential, so everything before the bad record (or bad file header) checked out
+    s.goodBytes = err.offset < FILE_HEADER_BYTES ? 0 : err.offset;
   }
   return s;
 }
 
-/** End of a record the reader has already accepted, so its length field is trusted. */
-function recordEnd(buf: Uint8Array, offset: number): number {
-  return offset + FRAME_OVERHEAD + readU32(buf, offset);
-}
 
 export function verifyJournal(buf: Uint8Array): VerifyResult {
   const s = scan(buf);
@@ -94,13 +91,14 @@ export function verifyJournal(buf: Uint8Array): VerifyResult {
 export function recoverTornTail(buf: Uint8Array): RecoveryReport {
   const s = scan(buf);
   if (s.error && !s.error.torn) throw s.error;
-  const keep = s.error ? s.error.offset : buf.length;
+  const keep = s.goodBytes;
+  const dropped = buf.length - keep;
   return {
     bytes: buf.subarray(0, keep),
-    droppedBytes: buf.length - keep,
+    droppedBytes: dropped,
     lastGoodOffset: s.lastGoodOffset,
     recordsKept: s.records,
-    reason: s.error ? s.error.message : null,
+    reason: s.error && dropped > 0 ? s.error.message : null,
   };
 }
 
