@@ -1,0 +1,641 @@
+// The DMA burst engine the translation actor drives: IOTLB/ATC first, walk on
+// miss and fill, move the bytes through PhysMemPort, set dirty state on
+// writes, and record stale uses (a cache hit whose translation the current
+// tables no longer give) so the simulator can catch missing invalidations.
+//
+// All state is plain data plus typed arrays (EngineState); engineSnapshot()
+// turns it into plain objects with Uint8Array fields for any msgpack codec.
+// No clocks, no randomness.
+
+import {
+  ACC_PRIV, ACC_READ, ACC_UPDATE, ACC_WRITE, FAULT_CONFIG, PROT_WRITE, faultKindName, type FaultKind, type FormatId,
+} from './pagetable/format.ts';
+import { poolCreate, poolRestore, poolSnapshot, type PoolState } from './pagetable/pool.ts';
+import {
+  ptCreate, ptDestroy, ptMap, ptUnmap, ptWalk, toAddr, WalkOut, type TableOptions, type TableState,
+} from './pagetable/radix.ts';
+import { smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
+import {
+  ANY, NO_TAG2, TAG_ASID, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
+  iotlbInvalidate, iotlbLookup, type InvalidateFilter, type IotlbState,
+} from './iotlb.ts';
+
+export type { PhysMemPort } from './pagetable/nested.ts';
+
+/** Where a domain is cached: one tag on one IOMMU instance, plus the ATS devices using it. */
+export interface Attachment {
+  iommu: number;
+  /** TAG_DOMAIN / TAG_ASID / TAG_VMID */
+  kind: number;
+  /** DID / AMD domain id / mock id / VMID (stage-2-only); for SMMU nested the ASID comes from the CD */
+  tag: number;
+  /** stage-2 tag for nested domains (SMMU VMID, VT-d parent DID); NO_TAG2 otherwise */
+  tag2: number;
+  atsDevices: number[];
+}
+
+export interface PagingDomain {
+  kind: 'paging';
+  table: TableState;
+  attachments: Attachment[];
+}
+
+export type NestedStage1 =
+  | { type: 'smmuv3'; cdTable: number; s1cdmax: number }
+  | { type: 'vtd'; flptr: number; flpm: number };
+
+export interface NestedDomain {
+  kind: 'nested';
+  parent: number;
+  s1: NestedStage1;
+  attachments: Attachment[];
+  /** SMMU CD cache by SSID (context cache, §1.3); dropped by engineInvalidateCd */
+  cdCache: Record<number, { asid: number; cfg: Stage1Config }>;
+}
+
+export type DomainState = PagingDomain | NestedDomain;
+
+export interface StaleUse {
+  iova: number;
+  cache: 'iotlb' | 'atc';
+  iommu: number;
+  kind: number;
+  tag: number;
+  tag2: number;
+  pasid: number;
+  device: number;
+  write: boolean;
+  cachedPa: number;
+  /** -1 when the current tables fault */
+  tablePa: number;
+  tableFault: FaultKind | null;
+  /** nested domain: the difference may be a legal, not-yet-invalidated guest stage-1 change (§8) */
+  nested: boolean;
+}
+
+export interface EngineBugs {
+  /** unmap clears PTEs but never flushes the IOTLB (the classic missing-invalidation bug) */
+  skipIotlbFlushOnUnmap: boolean;
+  /** unmap flushes the IOTLB but not the ATC of ATS devices */
+  skipAtcFlushOnUnmap: boolean;
+  /** unmapping a nest parent does not drop combined stage-1+2 entries built on it */
+  skipNestedFlushOnParentUnmap: boolean;
+}
+
+export interface EngineStats {
+  accesses: number;
+  pages: number;
+  bytes: number;
+  iotlbHits: number;
+  atcHits: number;
+  walks: number;
+  faults: number;
+  staleUses: number;
+}
+
+export interface EngineState {
+  pool: PoolState;
+  domains: Record<number, DomainState>;
+  iotlbs: IotlbState[];
+  atcs: Record<number, IotlbState>;
+  atcCapacity: number;
+  checkStale: boolean;
+  /** most recent stale uses, capped at maxStaleRecords (stats.staleUses counts all) */
+  staleUses: StaleUse[];
+  maxStaleRecords: number;
+  bugs: EngineBugs;
+  stats: EngineStats;
+}
+
+export interface EngineOptions {
+  iommus?: number;
+  iotlbCapacity?: number;
+  iotlbWays?: number;
+  atcCapacity?: number;
+  checkStale?: boolean;
+  bugs?: Partial<EngineBugs>;
+}
+
+export function engineCreate(o: EngineOptions = {}): EngineState {
+  const iotlbs: IotlbState[] = [];
+  for (let i = 0; i < (o.iommus ?? 1); i++) iotlbs.push(iotlbCreate(o.iotlbCapacity ?? 4096, o.iotlbWays ?? 8));
+  return {
+    pool: poolCreate(),
+    domains: {},
+    iotlbs,
+    atcs: {},
+    atcCapacity: o.atcCapacity ?? 512,
+    checkStale: o.checkStale ?? true,
+    staleUses: [],
+    maxStaleRecords: 10000,
+    bugs: { skipIotlbFlushOnUnmap: false, skipAtcFlushOnUnmap: false, skipNestedFlushOnParentUnmap: false, ...o.bugs },
+    stats: { accesses: 0, pages: 0, bytes: 0, iotlbHits: 0, atcHits: 0, walks: 0, faults: 0, staleUses: 0 },
+  };
+}
+
+// ---- domain management ----
+
+function domainOf(s: EngineState, id: number): DomainState {
+  const d = s.domains[id];
+  if (!d) throw new RangeError(`engine: no domain ${id}`);
+  return d;
+}
+
+function pagingOf(s: EngineState, id: number): PagingDomain {
+  const d = domainOf(s, id);
+  if (d.kind !== 'paging') throw new RangeError(`engine: domain ${id} is not a paging domain`);
+  return d;
+}
+
+export function engineAddPagingDomain(s: EngineState, id: number, format: FormatId, opts: TableOptions = {}): TableState {
+  if (s.domains[id]) throw new RangeError(`engine: domain ${id} exists`);
+  const table = ptCreate(s.pool, format, opts);
+  s.domains[id] = { kind: 'paging', table, attachments: [] };
+  return table;
+}
+
+export function engineAddNestedDomain(s: EngineState, id: number, parent: number, s1: NestedStage1): void {
+  if (s.domains[id]) throw new RangeError(`engine: domain ${id} exists`);
+  pagingOf(s, parent);
+  s.domains[id] = { kind: 'nested', parent, s1, attachments: [], cdCache: {} };
+}
+
+export function engineAttach(s: EngineState, domain: number, a: Partial<Attachment> & { iommu: number; kind: number; tag: number }): Attachment {
+  const att: Attachment = { tag2: NO_TAG2, atsDevices: [], ...a };
+  for (const dev of att.atsDevices) if (!s.atcs[dev]) s.atcs[dev] = iotlbCreate(s.atcCapacity, 4);
+  domainOf(s, domain).attachments.push(att);
+  return att;
+}
+
+/** Detach: the tag is flushed so it may be reused (I8). */
+export function engineDetach(s: EngineState, domain: number, iommu: number): void {
+  const d = domainOf(s, domain);
+  for (const a of d.attachments.filter((x) => x.iommu === iommu)) flushAttachment(s, d, a, undefined, undefined);
+  d.attachments = d.attachments.filter((x) => x.iommu !== iommu);
+}
+
+export function engineSetDirtyTracking(s: EngineState, domain: number, on: boolean): void {
+  pagingOf(s, domain).table.tracking = on;
+}
+
+export function engineMap(s: EngineState, domain: number, iova: number | bigint, pa: number | bigint, size: number | bigint, prot: number): number {
+  return ptMap(s.pool, pagingOf(s, domain).table, toAddr(iova), toAddr(pa), toAddr(size), prot);
+}
+
+function flushAttachment(s: EngineState, d: DomainState, a: Attachment, iova: number | undefined, size: number | undefined): void {
+  const tlb = s.iotlbs[a.iommu]!;
+  if (!s.bugs.skipIotlbFlushOnUnmap) {
+    const f: InvalidateFilter = d.kind === 'nested' && a.kind === TAG_ASID ? { kind: TAG_ASID, tag2: a.tag2 } : { kind: a.kind, tag: a.tag };
+    if (iova !== undefined) {
+      f.iova = iova;
+      f.size = size;
+    }
+    iotlbInvalidate(tlb, f);
+  }
+  // ATC after IOTLB (§1.3 step 3), or a refill could come from a stale IOTLB entry.
+  if (!s.bugs.skipAtcFlushOnUnmap) for (const dev of a.atsDevices) atcInvalidate(s.atcs[dev]!, dev, ANY, iova, size);
+}
+
+/**
+ * iommu_unmap + the flushes the kernel must do before returning (§1.3): the
+ * domain's tags over the range, every combined entry built on it when it is a
+ * nest parent, then the ATCs. Returns bytes unmapped.
+ */
+export function engineUnmap(s: EngineState, domain: number, iova: number | bigint, size: number | bigint): number {
+  const d = pagingOf(s, domain);
+  const lo = toAddr(iova);
+  const n = ptUnmap(s.pool, d.table, lo, toAddr(size));
+  if (n === 0) return 0;
+  for (const a of d.attachments) flushAttachment(s, d, a, lo, Math.max(n, toAddr(size)));
+  if (!s.bugs.skipNestedFlushOnParentUnmap) {
+    for (const key of Object.keys(s.domains)) {
+      const nd = s.domains[Number(key)]!;
+      if (nd.kind !== 'nested' || nd.parent !== domain) continue;
+      // Stage-2 changes invalidate whole combined tags: the GPA range says nothing about stage-1 IOVAs.
+      for (const a of nd.attachments) flushAttachment(s, nd, a, undefined, undefined);
+    }
+  }
+  return n;
+}
+
+/** Guest/driver-issued IOTLB invalidation on one IOMMU (TLBI, VT-d IOTLB descriptor, INVALIDATE_IOMMU_PAGES). */
+export function engineFlushIotlb(s: EngineState, iommu: number, f: InvalidateFilter = {}): number {
+  return iotlbInvalidate(s.iotlbs[iommu]!, f);
+}
+
+export function engineFlushAtc(s: EngineState, device: number, pasid = ANY, iova?: number, size?: number): number {
+  const atc = s.atcs[device];
+  return atc ? atcInvalidate(atc, device, pasid, iova, size) : 0;
+}
+
+/** CMD_CFGI_CD / CFGI_CD_ALL: the next walk re-reads the CD from guest memory. */
+export function engineInvalidateCd(s: EngineState, domain: number, ssid = ANY): void {
+  const d = domainOf(s, domain);
+  if (d.kind !== 'nested') return;
+  if (ssid === ANY) d.cdCache = {};
+  else delete d.cdCache[ssid];
+}
+
+export function engineDestroyDomain(s: EngineState, domain: number): void {
+  const d = domainOf(s, domain);
+  for (const a of d.attachments) flushAttachment(s, d, a, undefined, undefined);
+  if (d.kind === 'paging') ptDestroy(s.pool, d.table);
+  delete s.domains[domain];
+}
+
+// ---- translation ----
+
+export interface DmaAccess {
+  iova: number | bigint;
+  length: number;
+  write: boolean;
+  /** PASID / SSID; 0 = IOMMU_NO_PASID */
+  pasid?: number;
+  priv?: boolean;
+  /** write: the bytes to write; read: where to put the bytes (else results.readData[i] gets a fresh buffer) */
+  data?: Uint8Array;
+}
+
+export interface BurstRequest {
+  iommu: number;
+  domain: number;
+  /** requester; needed for ATS */
+  device?: number;
+  /** use (and fill) the device ATC */
+  ats?: boolean;
+  accesses: DmaAccess[];
+}
+
+/** Per-access results, struct-of-arrays and reusable across bursts. */
+export class BurstResults {
+  count = 0;
+  /** 0 ok, else FAULT_* */
+  status = new Int32Array(0);
+  stage = new Uint8Array(0);
+  level = new Int8Array(0);
+  faultAddr = new Float64Array(0);
+  chunkFirst = new Int32Array(0);
+  chunkCount = new Int32Array(0);
+  nChunks = 0;
+  chunkIova = new Float64Array(0);
+  chunkPa = new Float64Array(0);
+  chunkLen = new Float64Array(0);
+  readData: (Uint8Array | null)[] = [];
+
+  reset(n: number): void {
+    if (this.status.length < n) {
+      const c = Math.max(n, this.status.length * 2, 16);
+      this.status = new Int32Array(c);
+      this.stage = new Uint8Array(c);
+      this.level = new Int8Array(c);
+      this.faultAddr = new Float64Array(c);
+      this.chunkFirst = new Int32Array(c);
+      this.chunkCount = new Int32Array(c);
+    }
+    this.count = n;
+    this.nChunks = 0;
+    if (this.readData.length) this.readData.length = 0;
+  }
+
+  pushChunk(iova: number, pa: number, len: number): void {
+    const k = this.nChunks;
+    if (k >= this.chunkIova.length) {
+      const c = Math.max(64, this.chunkIova.length * 2);
+      const grow = (a: Float64Array) => { const b = new Float64Array(c); b.set(a); return b; };
+      this.chunkIova = grow(this.chunkIova);
+      this.chunkPa = grow(this.chunkPa);
+      this.chunkLen = grow(this.chunkLen);
+    }
+    this.chunkIova[k] = iova;
+    this.chunkPa[k] = pa;
+    this.chunkLen[k] = len;
+    this.nChunks = k + 1;
+  }
+}
+
+export type AccessResult =
+  | { ok: true; chunks: { iova: number; pa: number; len: number }[]; data?: Uint8Array }
+  | { ok: false; chunks: { iova: number; pa: number; len: number }[]; fault: { kind: FaultKind; stage: number; level: number; addr: number } };
+
+/** Object view of a BurstResults (tests, journal, inspect). */
+export function burstResultObjects(r: BurstResults): AccessResult[] {
+  const outList: AccessResult[] = [];
+  for (let i = 0; i < r.count; i++) {
+    const chunks = [];
+    for (let k = r.chunkFirst[i]!; k < r.chunkFirst[i]! + r.chunkCount[i]!; k++) {
+      chunks.push({ iova: r.chunkIova[k]!, pa: r.chunkPa[k]!, len: r.chunkLen[k]! });
+    }
+    const st = r.status[i]!;
+    if (st === 0) {
+      const data = r.readData[i];
+      outList.push(data ? { ok: true, chunks, data } : { ok: true, chunks });
+    } else {
+      outList.push({ ok: false, chunks, fault: { kind: faultKindName(st), stage: r.stage[i]!, level: r.level[i]!, addr: r.faultAddr[i]! } });
+    }
+  }
+  return outList;
+}
+
+/** Translation of one page, shared scratch (the engine is single-threaded by design). */
+const T = { pa: 0, pageSize: 0, prot: 0, code: 0, stage: 0, level: 0, faultAddr: 0 };
+const tout = new TlbOut();
+const wout = new WalkOut();
+const vout = new WalkOut();
+
+/** Current tag context of one access (the SMMU nested ASID depends on the CD). */
+const C = { kind: 0, tag: 0, tag2: 0 };
+
+function resolveStage1(s: EngineState, d: NestedDomain, parent: TableState, mem: PhysMemPort, pasid: number, out: WalkOut): Stage1Config | null {
+  if (d.s1.type === 'vtd') return vtdStage1(d.s1.flptr, d.s1.flpm);
+  const hit = d.cdCache[pasid];
+  if (hit) return hit.cfg;
+  const r = smmuFetchCd(s.pool, parent, mem, d.s1.cdTable, d.s1.s1cdmax, pasid, out);
+  if (r.code !== 0 || !r.s1 || !r.cd) return null;
+  d.cdCache[pasid] = { asid: r.cd.asid, cfg: r.s1 };
+  return r.s1;
+}
+
+/** Fresh walk of the current tables (no caches). UPDATE in `access` makes it a hardware walk. */
+function walkDomain(s: EngineState, d: DomainState, mem: PhysMemPort, iova: number, access: number, pasid: number, out: WalkOut): number {
+  if (d.kind === 'paging') {
+    out.stage = 0;
+    return ptWalk(s.pool, d.table, iova, access, out);
+  }
+  const parent = pagingOf(s, d.parent).table;
+  const cfg = resolveStage1(s, d, parent, mem, pasid, out);
+  if (!cfg) return out.fault || FAULT_CONFIG;
+  if (d.s1.type === 'smmuv3') C.tag = d.cdCache[pasid]!.asid;
+  return walkNested(s.pool, parent, cfg, mem, iova, access, out);
+}
+
+function recordStale(
+  s: EngineState, d: DomainState, mem: PhysMemPort, cache: 'iotlb' | 'atc', iommu: number, device: number,
+  pasid: number, iova: number, access: number, cachedPa: number,
+): void {
+  const code = walkDomain(s, d, mem, iova, access & ~ACC_UPDATE, pasid, vout);
+  if (code === 0 && vout.pa === cachedPa) return;
+  s.stats.staleUses++;
+  if (s.staleUses.length >= s.maxStaleRecords) s.staleUses.shift();
+  s.staleUses.push({
+    iova, cache, iommu, kind: C.kind, tag: C.tag, tag2: C.tag2, pasid, device,
+    write: (access & ACC_WRITE) !== 0, cachedPa,
+    tablePa: code === 0 ? vout.pa : -1, tableFault: code === 0 ? null : faultKindName(code), nested: d.kind === 'nested',
+  });
+}
+
+function cachedOk(write: boolean): boolean {
+  return write ? (tout.prot & PROT_WRITE) !== 0 && tout.dirtyOk === 1 : (tout.prot & 1) !== 0;
+}
+
+function translatePage(
+  s: EngineState, d: DomainState, req: BurstRequest, mem: PhysMemPort, iova: number, write: boolean, pasid: number, priv: boolean,
+): number {
+  const access = (write ? ACC_WRITE : ACC_READ) | (priv ? ACC_PRIV : 0);
+  const tlb = s.iotlbs[req.iommu]!;
+  const device = req.device ?? -1;
+  const atc = req.ats && device >= 0 ? s.atcs[device] : undefined;
+  if (atc && atcLookup(atc, device, pasid, iova, tout) >= 0 && cachedOk(write)) {
+    s.stats.atcHits++;
+    if (s.checkStale) recordStale(s, d, mem, 'atc', req.iommu, device, pasid, iova, access, tout.pa);
+    T.pa = tout.pa;
+    T.pageSize = tout.pageSize;
+    return 0;
+  }
+  // The SMMU nested ASID lives in the CD; a cached CD gives it without a walk.
+  if (d.kind === 'nested' && d.s1.type === 'smmuv3') {
+    const cd = d.cdCache[pasid];
+    if (cd) C.tag = cd.asid;
+  }
+  const cacheable = !(d.kind === 'nested' && d.s1.type === 'smmuv3' && !d.cdCache[pasid]);
+  if (cacheable && iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 && cachedOk(write)) {
+    s.stats.iotlbHits++;
+    if (s.checkStale) recordStale(s, d, mem, 'iotlb', req.iommu, device, pasid, iova, access, tout.pa);
+    T.pa = tout.pa;
+    T.pageSize = tout.pageSize;
+    if (atc) atcInsert(atc, device, pasid, iova, tout.pageSize, tout.pa - offsetIn(iova, tout.pageSize), tout.prot, tout.dirtyOk);
+    return 0;
+  }
+  s.stats.walks++;
+  const code = walkDomain(s, d, mem, iova, access | ACC_UPDATE, pasid, wout);
+  if (code !== 0) {
+    T.code = code;
+    T.stage = wout.stage;
+    T.level = wout.level;
+    T.faultAddr = wout.stage === 2 ? wout.faultAddr : iova;
+    return code;
+  }
+  const base = wout.pa - offsetIn(iova, wout.pageSize);
+  const dirtyOk = write ? 1 : wout.dirtyOk;
+  iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
+  if (atc) atcInsert(atc, device, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
+  T.pa = wout.pa;
+  T.pageSize = wout.pageSize;
+  return 0;
+}
+
+function offsetIn(iova: number, pageSize: number): number {
+  return ((iova >>> 0) & (pageSize - 1)) >>> 0;
+}
+
+function attachmentFor(d: DomainState, iommu: number): Attachment | undefined {
+  const atts = d.attachments;
+  for (let i = 0; i < atts.length; i++) if (atts[i]!.iommu === iommu) return atts[i];
+  return undefined;
+}
+
+function failAll(r: BurstResults, from: number, code: number): void {
+  for (let i = from; i < r.count; i++) {
+    r.status[i] = code;
+    r.stage[i] = 0;
+    r.level[i] = 0;
+    r.faultAddr[i] = 0;
+    r.chunkFirst[i] = r.nChunks;
+    r.chunkCount[i] = 0;
+  }
+}
+
+/**
+ * One DMA burst: every access is translated page by page (IOTLB/ATC first),
+ * and its bytes are really moved. A fault stops that access (earlier pages of
+ * it stay done, as earlier TLPs would) and never changes tables or caches
+ * (I10). Results go to `results` (reused when given).
+ */
+export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPort, results: BurstResults = new BurstResults()): BurstResults {
+  const accesses = req.accesses;
+  const r = results;
+  r.reset(accesses.length);
+  const d = s.domains[req.domain];
+  const att = d ? attachmentFor(d, req.iommu) : undefined;
+  if (!d || !att) {
+    failAll(r, 0, FAULT_CONFIG);
+    s.stats.faults += accesses.length;
+    return r;
+  }
+  C.kind = att.kind;
+  C.tag = att.tag;
+  C.tag2 = att.tag2;
+  const stats = s.stats;
+  for (let i = 0; i < accesses.length; i++) {
+    const a = accesses[i]!;
+    const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
+    const write = a.write;
+    const pasid = a.pasid ?? 0;
+    const len = a.length;
+    let data = a.data;
+    if (!write && !data) {
+      data = new Uint8Array(len);
+      r.readData[i] = data;
+    }
+    r.chunkFirst[i] = r.nChunks;
+    let status = 0;
+    let off = 0;
+    stats.accesses++;
+    while (off < len) {
+      const cur = iova0 + off;
+      const code = translatePage(s, d, req, mem, cur, write, pasid, a.priv === true);
+      if (code !== 0) {
+        status = code;
+        break;
+      }
+      const inPage = T.pageSize - offsetIn(cur, T.pageSize);
+      const n = len - off < inPage ? len - off : inPage;
+      if (write) {
+        if (data) mem.writePhys(T.pa, data.subarray(off, off + n));
+        else mem.writePhys(T.pa, new Uint8Array(n));
+      } else {
+        data!.set(mem.readPhys(T.pa, n), off);
+      }
+      r.pushChunk(cur, T.pa, n);
+      stats.pages++;
+      stats.bytes += n;
+      off += n;
+    }
+    r.chunkCount[i] = r.nChunks - r.chunkFirst[i]!;
+    r.status[i] = status;
+    if (status !== 0) {
+      stats.faults++;
+      r.stage[i] = T.stage;
+      r.level[i] = T.level;
+      r.faultAddr[i] = T.faultAddr;
+    } else {
+      r.stage[i] = 0;
+      r.level[i] = 0;
+      r.faultAddr[i] = 0;
+    }
+  }
+  return r;
+}
+
+/** Cache-free probe of what the tables give now (I1 checks): pa or a fault. */
+export function probeTranslate(
+  s: EngineState, domain: number, mem: PhysMemPort, iova: number | bigint, write: boolean, pasid = 0,
+): { ok: boolean; pa: number; pageSize: number; fault: FaultKind | null; stage: number } {
+  const d = domainOf(s, domain);
+  const c = walkDomain(s, d, mem, toAddr(iova), write ? ACC_WRITE : ACC_READ, pasid, vout);
+  return c === 0
+    ? { ok: true, pa: vout.pa, pageSize: vout.pageSize, fault: null, stage: 0 }
+    : { ok: false, pa: -1, pageSize: 0, fault: faultKindName(c), stage: vout.stage };
+}
+
+export interface CacheMismatch {
+  iommu: number;
+  entry: ReturnType<typeof iotlbEntries>[number];
+  tablePa: number;
+  tableFault: FaultKind | null;
+}
+
+/**
+ * I2 audit: every IOTLB entry whose tag belongs to an attached paging domain
+ * must equal a fresh walk of that domain's table.
+ */
+export function auditIotlb(s: EngineState, mem: PhysMemPort): CacheMismatch[] {
+  const bad: CacheMismatch[] = [];
+  s.iotlbs.forEach((tlb, iommu) => {
+    for (const e of iotlbEntries(tlb)) {
+      const dom = Object.keys(s.domains).map(Number).find((id) => {
+        const d = s.domains[id]!;
+        return d.kind === 'paging' && d.attachments.some((a) => a.iommu === iommu && a.kind === e.kind && a.tag >>> 0 === e.tag);
+      });
+      if (dom === undefined) continue;
+      const c = walkDomain(s, s.domains[dom]!, mem, e.iova, ACC_READ, e.pasid, vout);
+      if (c !== 0 || vout.pa !== e.pa) bad.push({ iommu, entry: e, tablePa: c === 0 ? vout.pa : -1, tableFault: c === 0 ? null : faultKindName(c) });
+    }
+  });
+  return bad;
+}
+
+// ---- snapshot ----
+
+export interface IotlbSnapshot {
+  [k: string]: unknown;
+}
+export interface EngineSnapshot {
+  version: 1;
+  pool: Uint8Array;
+  domains: Record<number, DomainState>;
+  iotlbs: IotlbSnapshot[];
+  atcs: Record<number, IotlbSnapshot>;
+  atcCapacity: number;
+  checkStale: boolean;
+  staleUses: StaleUse[];
+  maxStaleRecords: number;
+  bugs: EngineBugs;
+  stats: EngineStats;
+}
+
+const bytesOf = (a: Uint32Array | Float64Array | Uint8Array | Int32Array): Uint8Array =>
+  new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+
+function tlbSnap(t: IotlbState): IotlbSnapshot {
+  return {
+    capacity: t.capacity, ways: t.ways, sets: t.sets, keys: bytesOf(t.keys), pa: bytesOf(t.pa), info: bytesOf(t.info),
+    victim: bytesOf(t.victim), sizeCount: bytesOf(t.sizeCount), sizes: [...t.sizes],
+    hits: t.hits, misses: t.misses, fills: t.fills, evictions: t.evictions,
+  };
+}
+
+function tlbRestore(o: IotlbSnapshot): IotlbState {
+  const b = (k: string) => (o[k] as Uint8Array).slice().buffer;
+  return {
+    capacity: o.capacity as number, ways: o.ways as number, sets: o.sets as number,
+    keys: new Uint32Array(b('keys')), pa: new Float64Array(b('pa')), info: new Uint8Array(b('info')),
+    victim: new Uint8Array(b('victim')), sizeCount: new Int32Array(b('sizeCount')), sizes: [...(o.sizes as number[])],
+    hits: o.hits as number, misses: o.misses as number, fills: o.fills as number, evictions: o.evictions as number,
+  };
+}
+
+/** Plain objects + Uint8Array only: safe for any msgpack codec, restores bit-exactly. */
+export function engineSnapshot(s: EngineState): EngineSnapshot {
+  const atcs: Record<number, IotlbSnapshot> = {};
+  for (const k of Object.keys(s.atcs)) atcs[Number(k)] = tlbSnap(s.atcs[Number(k)]!);
+  return {
+    version: 1,
+    pool: poolSnapshot(s.pool),
+    domains: structuredClone(s.domains),
+    iotlbs: s.iotlbs.map(tlbSnap),
+    atcs,
+    atcCapacity: s.atcCapacity,
+    checkStale: s.checkStale,
+    staleUses: structuredClone(s.staleUses),
+    maxStaleRecords: s.maxStaleRecords,
+    bugs: { ...s.bugs },
+    stats: { ...s.stats },
+  };
+}
+
+export function engineRestore(snap: EngineSnapshot): EngineState {
+  const atcs: Record<number, IotlbState> = {};
+  for (const k of Object.keys(snap.atcs)) atcs[Number(k)] = tlbRestore(snap.atcs[Number(k)]!);
+  return {
+    pool: poolRestore(snap.pool),
+    domains: structuredClone(snap.domains),
+    iotlbs: snap.iotlbs.map(tlbRestore),
+    atcs,
+    atcCapacity: snap.atcCapacity,
+    checkStale: snap.checkStale,
+    staleUses: structuredClone(snap.staleUses),
+    maxStaleRecords: snap.maxStaleRecords,
+    bugs: { ...snap.bugs },
+    stats: { ...snap.stats },
+  };
+}
