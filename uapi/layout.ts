@@ -132,12 +132,15 @@ export const u8 = <const N extends string>(name: N, offset: number): ScalarField
   scalar('u8', name, offset);
 export const u16 = <const N extends string>(name: N, offset: number): ScalarField<N, 'u16'> =>
   scalar('u16', name, offset);
-export const u32 = <const N extends string, const A extends Aliases = never>(
+export function u32<const N extends string>(name: N, offset: number): ScalarField<N, 'u32'>;
+export function u32<const N extends string, const A extends Aliases>(
   name: N,
   offset: number,
-  aliases?: A,
-): ScalarField<N, 'u32'> & ([A] extends [never] ? unknown : { readonly aliases: A }) =>
-  scalar('u32', name, offset, aliases) as ScalarField<N, 'u32'> & ([A] extends [never] ? unknown : { readonly aliases: A });
+  aliases: A,
+): ScalarField<N, 'u32'> & { readonly aliases: A };
+export function u32(name: string, offset: number, aliases?: Aliases): ScalarField<string, 'u32'> {
+  return scalar('u32', name, offset, aliases);
+}
 export const s32 = <const N extends string>(name: N, offset: number): ScalarField<N, 's32'> =>
   scalar('s32', name, offset);
 export const u64 = <const N extends string>(name: N, offset: number): ScalarField<N, 'u64'> =>
