@@ -17,7 +17,7 @@
  *   scheduler can interleave another ioctl in between (UNMAP → EBUSY).
  */
 import {
-  EADDRINUSE, EBUSY, EDEADLK, EEXIST, EINVAL, ENOENT, ENOSPC, EOVERFLOW, EPERM,
+  EADDRINUSE, EBUSY, EDEADLK, EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOVERFLOW, EPERM,
 } from '../../uapi/errno.ts';
 import { PAGE_SIZE } from '../../hardware/physmem.ts';
 import type { RlimitMode } from '../mm/accounting.ts';
@@ -228,6 +228,19 @@ export function ioptIovaRanges(iopt: IoPagetable): { ranges: IovaRange[]; iovaAl
   }
   if (!done) ranges.push({ start: cur, last: ULONG_MAX });
   return { ranges, iovaAlignment: iopt.iovaAlignment };
+}
+
+/**
+ * IOVA_RANGES copy-out: the first `capacity` ranges go to the user array,
+ * the struct gets `total` and the alignment written back, and only then is
+ * EMSGSIZE reported when the array was too small.
+ */
+export function ioptIovaRangesFill(
+  iopt: IoPagetable, capacity: number,
+): { errno: number; total: number; copied: IovaRange[]; iovaAlignment: number } {
+  const { ranges, iovaAlignment } = ioptIovaRanges(iopt);
+  const copied = ranges.slice(0, Math.min(capacity, ranges.length));
+  return { errno: ranges.length > capacity ? EMSGSIZE : 0, total: ranges.length, copied, iovaAlignment };
 }
 
 /**
