@@ -177,6 +177,9 @@ export function struct<const N extends string, const F extends readonly Field[]>
   fields: F,
   align?: number,
 ): Layout<N, F> {
+  for (const f of fields) {
+    if (!Number.isSafeInteger(f.offset) || f.offset < 0) throw new Error(`${name}.${f.name}: bad offset ${f.offset}`);
+  }
   return {
     name,
     size,
@@ -296,7 +299,8 @@ function readField(dv: DataView, bytes: Uint8Array, f: Field, at: number): unkno
   }
 }
 
-function decodeAt(layout: AnyLayout, dv: DataView, bytes: Uint8Array, base: number): Record<string, unknown> {
+/** Reference decoder: the compiled codec below must agree with it byte for byte (tested). */
+export function interpretDecode(layout: AnyLayout, dv: DataView, bytes: Uint8Array, base: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const fields = layout.fields;
   for (let i = 0; i < fields.length; i++) {
@@ -375,7 +379,14 @@ function valueFor(f: Field, obj: Record<string, unknown>): unknown {
   return undefined;
 }
 
-function encodeAt(layout: AnyLayout, dv: DataView, bytes: Uint8Array, base: number, obj: Record<string, unknown>): void {
+/** Reference encoder, see interpretDecode. */
+export function interpretEncode(
+  layout: AnyLayout,
+  dv: DataView,
+  bytes: Uint8Array,
+  base: number,
+  obj: Record<string, unknown>,
+): void {
   const fields = layout.fields;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i]!;
@@ -417,6 +428,108 @@ export function pack<L extends AnyLayout>(layout: L, obj: EncodeInput<L>): Uint8
   const out = new Uint8Array(layout.size);
   encodeAt(layout, view(out), out, 0, obj as Record<string, unknown>);
   return out;
+}
+
+// ---------------------------------------------------------------- compiled codecs
+//
+// The interpreter above costs a keyed (megamorphic) property access and a
+// type switch per field.  Each layout is therefore compiled once, on first
+// use, into a straight-line function that builds the result as one object
+// literal (a single hidden class per layout) and stores fields in order.  The
+// generated source contains only integer offsets checked by struct() and
+// JSON-quoted field names.
+
+interface Codec {
+  readonly decode: (dv: DataView, bytes: Uint8Array, base: number) => Record<string, unknown>;
+  readonly encode: (dv: DataView, bytes: Uint8Array, base: number, obj: Record<string, unknown>) => void;
+}
+
+const CODECS = new WeakMap<AnyLayout, Codec>();
+
+const HELPERS = {
+  readArray: (dv: DataView, bytes: Uint8Array, f: ArrayField, at: number) => readArray(dv, bytes, f, at),
+  writeArray: (dv: DataView, bytes: Uint8Array, f: ArrayField, at: number, v: unknown) => writeArray(dv, bytes, f, at, v),
+  writeBytes: (bytes: Uint8Array, f: BytesField, at: number, v: unknown) => writeBytes(bytes, f, at, v),
+  decodeAt: (l: AnyLayout, dv: DataView, bytes: Uint8Array, at: number) => decodeAt(l, dv, bytes, at),
+  encodeAt: (l: AnyLayout, dv: DataView, bytes: Uint8Array, at: number, v: unknown) =>
+    encodeAt(l, dv, bytes, at, v as Record<string, unknown>),
+};
+
+const GETTER: Readonly<Record<ScalarType, string>> = {
+  u8: 'getUint8', u16: 'getUint16', u32: 'getUint32', s32: 'getInt32', u64: 'getBigUint64',
+};
+const SETTER: Readonly<Record<ScalarType, string>> = {
+  u8: 'setUint8', u16: 'setUint16', u32: 'setUint32', s32: 'setInt32', u64: 'setBigUint64',
+};
+
+function readExpr(f: Field, i: number): string {
+  const at = `base + ${f.offset}`;
+  switch (f.type) {
+    case 'bytes':
+      return `bytes.slice(${at}, ${at} + ${f.length})`;
+    case 'array':
+      return `h.readArray(dv, bytes, F[${i}], ${at})`;
+    case 'struct':
+      return `h.decodeAt(F[${i}].of, dv, bytes, ${at})`;
+    default:
+      return f.type === 'u8' ? `dv.getUint8(${at})` : `dv.${GETTER[f.type]}(${at}, true)`;
+  }
+}
+
+function writeStmt(f: Field, i: number): string {
+  const at = `base + ${f.offset}`;
+  switch (f.type) {
+    case 'bytes':
+      return `h.writeBytes(bytes, F[${i}], ${at}, v);`;
+    case 'array':
+      return `h.writeArray(dv, bytes, F[${i}], ${at}, v);`;
+    case 'struct':
+      return `h.encodeAt(F[${i}].of, dv, bytes, ${at}, v);`;
+    case 'u8':
+      return `dv.setUint8(${at}, v);`;
+    case 'u64':
+      return `dv.setBigUint64(${at}, typeof v === 'bigint' ? v : BigInt(v), true);`;
+    default:
+      return `dv.${SETTER[f.type]}(${at}, v, true);`;
+  }
+}
+
+function namesOf(f: Field): string[] {
+  return [f.name, ...(f.aliases ?? [])];
+}
+
+function compileDecode(layout: AnyLayout): Codec['decode'] {
+  const lines = layout.fields.map((f, i) => `const v${i} = ${readExpr(f, i)};`);
+  const props = layout.fields.flatMap((f, i) => namesOf(f).map((n) => `${JSON.stringify(n)}: v${i}`));
+  const src = `return function decode(dv, bytes, base) {\n${lines.join('\n')}\nreturn { ${props.join(', ')} };\n};`;
+  return new Function('h', 'F', src)(HELPERS, layout.fields) as Codec['decode'];
+}
+
+function compileEncode(layout: AnyLayout): Codec['encode'] {
+  const lines = layout.fields.map((f, i) => {
+    const [first, ...aliases] = namesOf(f).map((n) => JSON.stringify(n));
+    const fallbacks = aliases.map((a) => `if (v === undefined) v = o[${a}];`).join(' ');
+    return `v = o[${first}]; ${fallbacks} if (v !== undefined) ${writeStmt(f, i)}`;
+  });
+  const src = `return function encode(dv, bytes, base, o) {\nlet v;\n${lines.join('\n')}\n};`;
+  return new Function('h', 'F', src)(HELPERS, layout.fields) as Codec['encode'];
+}
+
+function codecOf(layout: AnyLayout): Codec {
+  let c = CODECS.get(layout);
+  if (c === undefined) {
+    c = { decode: compileDecode(layout), encode: compileEncode(layout) };
+    CODECS.set(layout, c);
+  }
+  return c;
+}
+
+function decodeAt(layout: AnyLayout, dv: DataView, bytes: Uint8Array, base: number): Record<string, unknown> {
+  return codecOf(layout).decode(dv, bytes, base);
+}
+
+function encodeAt(layout: AnyLayout, dv: DataView, bytes: Uint8Array, base: number, obj: Record<string, unknown>): void {
+  codecOf(layout).encode(dv, bytes, base, obj);
 }
 
 // ---------------------------------------------------------------- self-check
