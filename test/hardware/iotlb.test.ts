@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ANY, NO_TAG2, TAG_ASID, TAG_DOMAIN, TAG_VMID, TlbOut, atcCreate, atcInsert, atcInvalidate, atcLookup, iotlbCreate,
+  iotlbEntries, iotlbInsert, iotlbInvalidate, iotlbInvalidateAll, iotlbInvalidatePasid, iotlbInvalidateRange,
+  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup,
+} from '../../hardware/iotlb.ts';
+
+const K4 = 4096;
+const M2 = 2 ** 21;
+const out = new TlbOut();
+
+describe('IOTLB', () => {
+  it('hits need an exact tag, tag2 and PASID match (I8)', () => {
+    const s = iotlbCreate(64, 4);
+    iotlbInsert(s, TAG_ASID, 5, 1, 0, 0x1234, K4, 0x9000, 3, 1);
+    expect(iotlbLookup(s, TAG_ASID, 5, 1, 0, 0x1ff8, out)).toBeGreaterThanOrEqual(0);
+    expect(out.pa).toBe(0x9ff8);
+    expect(out.prot).toBe(3);
+    expect(iotlbLookup(s, TAG_ASID, 5, 2, 0, 0x1000, out)).toBe(-1);
+    expect(iotlbLookup(s, TAG_ASID, 6, 1, 0, 0x1000, out)).toBe(-1);
+    expect(iotlbLookup(s, TAG_ASID, 5, 1, 7, 0x1000, out)).toBe(-1);
+    expect(iotlbLookup(s, TAG_DOMAIN, 5, 1, 0, 0x1000, out)).toBe(-1);
+    expect(iotlbLookup(s, TAG_ASID, 5, 1, 0, 0x2000, out)).toBe(-1);
+  });
+
+  it('large entries translate every address inside them, above 4 GiB too', () => {
+    const s = iotlbCreate(64, 4);
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 2 ** 40 + M2 + 77, M2, 2 ** 35, 1, 0);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 2 ** 40 + M2 + M2 - 1, out)).toBeGreaterThanOrEqual(0);
+    expect(out.pa).toBe(2 ** 35 + M2 - 1);
+    expect(out.pageSize).toBe(M2);
+    expect(out.dirtyOk).toBe(0);
+    expect(iotlbEntries(s)[0]!.iova).toBe(2 ** 40 + M2);
+  });
+
+  it('range invalidation drops overlapping entries even when larger than the range (I11)', () => {
+    const s = iotlbCreate(256, 8);
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 0, M2, 0x4000_0000, 3, 1);
+    for (let i = 0; i < 8; i++) iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, M2 + i * K4, K4, i * K4, 3, 1);
+    iotlbInsert(s, TAG_DOMAIN, 2, NO_TAG2, 0, M2, K4, 0, 3, 1);
+    expect(iotlbInvalidateRange(s, TAG_DOMAIN, 1, 0x1000, 0x1000)).toBe(1);
+    expect(iotlbInvalidateRange(s, TAG_DOMAIN, 1, M2 + 2 * K4, 3 * K4)).toBe(3);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, M2 + K4, out)).toBeGreaterThanOrEqual(0);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, M2 + 3 * K4, out)).toBe(-1);
+    expect(iotlbLookup(s, TAG_DOMAIN, 2, NO_TAG2, 0, M2, out)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('invalidates by tag, by stage-2 tag, by PASID, and all', () => {
+    const s = iotlbCreate(256, 8);
+    for (let i = 0; i < 4; i++) {
+      iotlbInsert(s, TAG_ASID, 10 + i, 7, 0, i * K4, K4, 0, 3, 1);
+      iotlbInsert(s, TAG_ASID, 10 + i, 8, 0, i * K4, K4, 0, 3, 1);
+      iotlbInsert(s, TAG_VMID, 7, NO_TAG2, 0, i * K4, K4, 0, 3, 1);
+      iotlbInsert(s, TAG_DOMAIN, 3, NO_TAG2, i, 0, K4, 0, 3, 1);
+    }
+    expect(iotlbInvalidateTag(s, TAG_ASID, 10)).toBe(2);
+    expect(iotlbInvalidateTag2(s, 7)).toBe(3); // TLBI by VMID drops combined entries
+    expect(iotlbInvalidatePasid(s, TAG_DOMAIN, 3, 2)).toBe(1);
+    expect(iotlbInvalidate(s, { kind: TAG_VMID })).toBe(4);
+    expect(iotlbEntries(s).length).toBe(3 + 3);
+    expect(iotlbInvalidateAll(s)).toBe(6);
+    expect(s.sizes).toEqual([]);
+  });
+
+  it('bounded capacity, deterministic round-robin eviction', () => {
+    const run = () => {
+      const s = iotlbCreate(64, 4);
+      for (let i = 0; i < 1000; i++) iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, i * K4, K4, i * K4, 3, 1);
+      return s;
+    };
+    const a = run();
+    const b = run();
+    expect(iotlbEntries(a).length).toBe(64);
+    expect(a.evictions).toBe(1000 - 64);
+    expect(Buffer.from(a.keys.buffer).equals(Buffer.from(b.keys.buffer))).toBe(true);
+    for (const e of iotlbEntries(a)) {
+      expect(iotlbLookup(a, TAG_DOMAIN, 1, NO_TAG2, 0, e.iova, out)).toBeGreaterThanOrEqual(0);
+      expect(out.pa).toBe(e.iova);
+    }
+  });
+});
+
+describe('ATC', () => {
+  it('invalidates by device, PASID and range', () => {
+    const s = atcCreate();
+    atcInsert(s, 1, 0, 0, K4, 0x1000, 3, 1);
+    atcInsert(s, 1, 5, 0, K4, 0x2000, 3, 1);
+    atcInsert(s, 1, 5, K4, K4, 0x3000, 3, 1);
+    atcInsert(s, 2, 0, 0, K4, 0x4000, 3, 1);
+    expect(atcLookup(s, 1, 5, 0x10, out)).toBeGreaterThanOrEqual(0);
+    expect(out.pa).toBe(0x2010);
+    expect(atcInvalidate(s, 1, 5, K4, K4)).toBe(1);
+    expect(atcInvalidate(s, 1, 0)).toBe(1);
+    expect(atcInvalidate(s, 1, ANY)).toBe(1);
+    expect(atcLookup(s, 2, 0, 0, out)).toBeGreaterThanOrEqual(0);
+  });
+});
