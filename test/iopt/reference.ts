@@ -149,7 +149,8 @@ export class RefIoas {
 
   map(uptr: bigint, length: bigint, fixed: boolean, iova: bigint, write: boolean): { errno: number; iova: bigint } {
     if (uptr + length > MAX) return { errno: EOVERFLOW, iova: 0n };
-    if (length === 0n) return { errno: EINVAL, iova: 0n };
+    // iopt_alloc_pages: DIV_ROUND_UP(length + offset, PAGE_SIZE) must not overflow
+    if (length === 0n || length > MAX - PAGE) return { errno: EINVAL, iova: 0n };
     return this.mapSlices([{ src: uptr, length, writable: write }], length, fixed, iova, write);
   }
 
