@@ -38,9 +38,11 @@ export const TAG_HEADER = 0;
 export const TAG_ENV = 1;
 export const TAG_SNAP = 2;
 export const TAG_END = 3;
+/** A message that entered the model from outside, with the delivery count at the time (see format.md). */
+export const TAG_INPUT = 4;
 
-export type RecordType = 'header' | 'env' | 'snap' | 'end';
-export const RECORD_TYPES: readonly RecordType[] = ['header', 'env', 'snap', 'end'];
+export type RecordType = 'header' | 'env' | 'snap' | 'end' | 'input';
+export const RECORD_TYPES: readonly RecordType[] = ['header', 'env', 'snap', 'end', 'input'];
 
 const MAGIC_BYTES = new TextEncoder().encode(MAGIC);
 

@@ -161,7 +161,7 @@ export class JournalReader {
         snapshots++;
         this.checkSnapStrings(offset, n, frame, strings);
       } else if (rec.type === 'header') throw new JournalError(offset, 'second header record', n);
-      else {
+      else if (rec.type === 'end') {
         if (frame.next !== buf.length) throw new JournalError(frame.next, 'data after the end record', n === undefined ? undefined : n + 1);
         if (fromStart && (rec.value.envelopes !== envelopes || rec.value.snapshots !== snapshots)) {
           throw new JournalError(offset, `end record counts ${rec.value.envelopes} envelopes and ${rec.value.snapshots} snapshots, the journal holds ${envelopes} and ${snapshots}`, n);
@@ -187,6 +187,7 @@ export class JournalReader {
     return this.guard(offset, n, (): JournalRecord => {
       switch (recordType(row)) {
         case 'env': return { offset, type: 'env', value: decodeEnvelopeRow(row, strings) };
+        case 'input': return { offset, type: 'input', value: decodeEnvelopeRow(row, strings) };
         case 'snap': return { offset, type: 'snap', value: decodeSnapRow(row).snap };
         case 'end': return { offset, type: 'end', value: decodeEndRow(row) };
         case 'header': return { offset, type: 'header', value: decodeHeaderRow(row) };

@@ -3,7 +3,7 @@
  * the per-journal string table that keeps envelopes small.
  */
 import { ENVELOPE_KINDS, type Envelope, type EnvelopeKind } from '../actors/runtime/envelope.ts';
-import { TAG_END, TAG_ENV, TAG_HEADER, TAG_SNAP, FORMAT_VERSION, type RecordType } from './frame.ts';
+import { TAG_END, TAG_ENV, TAG_HEADER, TAG_INPUT, TAG_SNAP, FORMAT_VERSION, type RecordType } from './frame.ts';
 
 /** What the caller supplies for the header; every field but the version is opaque to the journal. */
 export interface JournalHeaderInit {
@@ -33,6 +33,7 @@ export interface JournalEnd {
 export type JournalRecord =
   | { offset: number; type: 'header'; value: JournalHeader }
   | { offset: number; type: 'env'; value: Envelope }
+  | { offset: number; type: 'input'; value: Envelope }
   | { offset: number; type: 'snap'; value: Snapshot }
   | { offset: number; type: 'end'; value: JournalEnd };
 
@@ -137,6 +138,7 @@ export function recordType(row: unknown): RecordType {
     case TAG_ENV: return 'env';
     case TAG_SNAP: return 'snap';
     case TAG_END: return 'end';
+    case TAG_INPUT: return 'input';
     default: throw new MalformedRecord(`unknown record tag ${describe(row[0])}`);
   }
 }
@@ -151,7 +153,7 @@ function expectSeq(x: unknown, what: string): number {
 }
 
 export function decodeEnvelopeRow(row: unknown[], strings: StringResolver): Envelope {
-  expectLength(row, 9, 'env');
+  expectLength(row, 9, row[0] === TAG_INPUT ? 'input' : 'env');
   const t = row[2];
   if (typeof t !== 'number') throw new MalformedRecord('envelope time is not a number');
   return {

@@ -7,7 +7,7 @@
 import type { Envelope } from '../actors/runtime/envelope.ts';
 import { encodeView } from './codec.ts';
 import { crc32c } from './crc32c.ts';
-import { FRAME_OVERHEAD, MAX_PAYLOAD, fileHeaderBytes, writeU32 } from './frame.ts';
+import { FRAME_OVERHEAD, MAX_PAYLOAD, TAG_ENV, TAG_INPUT, fileHeaderBytes, writeU32 } from './frame.ts';
 import { StringInterner, endRow, envelopeRow, headerRow, newEnvelopeRow, snapRow, type JournalHeaderInit } from './records.ts';
 import type { JournalSink } from './sinks.ts';
 
@@ -60,14 +60,28 @@ export class JournalWriter {
   }
 
   writeEnvelope(e: Envelope): number {
-    this.expectOpen('writeEnvelope');
+    return this.writeEnvelopeRow(e, TAG_ENV, 'writeEnvelope');
+  }
+
+  /**
+   * A message injected from outside the model.  `e.seq` is the number of
+   * deliveries made before it was injected, so a replay can inject it again
+   * at the same point.  Not counted in the trailer's envelope count.
+   */
+  writeInput(e: Envelope): number {
+    return this.writeEnvelopeRow(e, TAG_INPUT, 'writeInput');
+  }
+
+  private writeEnvelopeRow(e: Envelope, tag: number, what: string): number {
+    this.expectOpen(what);
     checkEnvelope(e);
     const row = this.row;
+    row[0] = tag;
     const mark = this.strings.size;
     envelopeRow(row, e, this.strings);
     try {
       const at = this.frame(encodeView(row));
-      this.envelopes++;
+      if (tag === TAG_ENV) this.envelopes++;
       return at;
     } catch (err) {
       // the strings this record would have defined never reached the file

@@ -17,12 +17,19 @@ export class Bus {
   readonly delivered$ = new Subject<Envelope>();
   /** A choice among several deliverable messages, journaled before that delivery. */
   readonly choice$ = new Subject<Envelope>();
+  /**
+   * A message entered the model from outside (a scenario input).  Its `seq`
+   * is the number of deliveries made before it was posted, so a replay can
+   * inject it at the same point; its `cause` is 0.
+   */
+  readonly input$ = new Subject<Envelope>();
   /** A snapshot was taken (seq, encoded-ready state). */
   readonly snapshot$ = new Subject<{ seq: number; state: unknown }>();
 
   complete(): void {
     this.delivered$.complete();
     this.choice$.complete();
+    this.input$.complete();
     this.snapshot$.complete();
   }
 }

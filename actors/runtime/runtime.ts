@@ -115,6 +115,9 @@ export class Runtime<W = unknown> {
   /** A scenario input: a message from outside the model (cause 0). */
   inject(src: string, dst: string, kind: EnvelopeKind, type: string, body: unknown): void {
     this.scheduler.post(src, dst, kind, type, body, 0);
+    if (this.bus.input$.observed) {
+      this.bus.input$.next({ seq: this.seq, t: this.scheduler.now, src, dst, kind, type, body, cause: 0 });
+    }
   }
 
   get seq(): number {

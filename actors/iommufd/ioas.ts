@@ -1,0 +1,377 @@
+/**
+ * IOAS (Linux ioas.c): the ioctls that act on an I/O address space, and the
+ * IOAS object's behaviour.  The io_pagetable algorithms live in
+ * io_pagetable.ts / pages.ts; this file decides the ioctl-level check order,
+ * copies ranges from and to user memory, and turns the io_pagetable's domain
+ * effects into messages for the hardware.
+ */
+import { ioasMachine } from '../../machines/ioas.ts';
+import { defineObjectKind, type ObjSelf, type OpResult } from './object-actor.ts';
+import type { Call, Ictx, IoctlHandler, OpRet, Step } from './ioctl.ts';
+import { shouldFail, type World } from '../world.ts';
+import {
+  EFAULT, EINVAL, EOPNOTSUPP, EOVERFLOW, EBADF,
+} from '../../uapi/errno.ts';
+import { encode, decodeArray, encodeArray } from '../../uapi/layout.ts';
+import * as S from '../../uapi/structs.ts';
+import type { IoctlEntry } from '../../uapi/dispatch.ts';
+import { checkUpfront } from '../../uapi/checks.ts';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_OPTION_OP_GET, IOMMU_OPTION_OP_SET,
+} from '../../uapi/enums.ts';
+import { readUser, writeUser } from '../mm/process.ts';
+import {
+  ULONG_MAX, convIommuProt, createIopt, ioptAccessPinsIn, ioptAccessUnpin, ioptAllowIovas, ioptDestroy,
+  ioptFreePagesList, ioptGetHugePages, ioptGetPages, ioptIovaRangesFill, ioptMapFilePages, ioptMapPages,
+  ioptMapPagesBegin, ioptMapPagesFinish, ioptPrepareUserPages, ioptSetHugePages, ioptUnmap, ioptUnmapAll,
+  type AccessUnmapNotice, type DomainEffect, type IoPagetable, type IovaRange, type PagesListElm, type PendingMap,
+} from './io_pagetable.ts';
+import { pagesChangeProcess, type PagesEnv } from './pages.ts';
+
+export const U64_MAX = 0xffffffffffffffffn;
+
+/** The io_pagetable's view of the shared world, with fail_nth wired to every allocation point. */
+export function ioptEnv(world: World): PagesEnv {
+  return { world: world.mem, pagesTable: world.pages, failpoint: (_c, site) => shouldFail(world, site) };
+}
+
+export interface IoasData {
+  iopt: IoPagetable;
+  /** Automatically created paging HWPTs on this IOAS (reused by later attaches). */
+  autoHwpts: number[];
+  /** A MAP between its two lock sections (published by 'map_finish'). */
+  pendingMaps: Record<number, PendingMap & { call: number }>;
+  nextPending: number;
+}
+
+/** Domain contents changed: the hardware side (translation actor) applies it. */
+export const TRANSLATION_ACTOR = 'translation';
+
+export function postEffects(o: ObjSelf, effects: readonly DomainEffect[]): void {
+  if (effects.length === 0 || !o.c.has(TRANSLATION_ACTOR)) return;
+  o.post(TRANSLATION_ACTOR, 'hw', 'pt.update', { effects });
+}
+
+const iopt = (o: ObjSelf): IoPagetable => (o.data as IoasData).iopt;
+
+/**
+ * In-kernel users of an area are told to unpin before it goes
+ * (iommufd_access_notify_unmap); the emulated drivers here unpin everything
+ * they hold in the range at once, synchronously, as the selftest driver does.
+ */
+function notifyAccesses(o: ObjSelf, n: AccessUnmapNotice): void {
+  const env = ioptEnv(o.world);
+  const last = n.iova + n.length - 1n;
+  for (const id of n.accessIds) {
+    for (const pin of ioptAccessPinsIn(iopt(o), id, n.iova, last)) {
+      ioptAccessUnpin(iopt(o), env, id, pin.iova, pin.last - pin.iova + 1n);
+    }
+    o.request('access.unmapped', { access: id, iova: n.iova, length: n.length });
+  }
+}
+
+function mapResult(o: ObjSelf, r: { errno: number; iova: bigint; effects: DomainEffect[] }): OpResult {
+  postEffects(o, r.effects);
+  return r.errno ? { errno: r.errno } : { errno: 0, out: { iova: r.iova } };
+}
+
+/**
+ * A MAP into an IOAS with domains or accesses spans two lock sections: the
+ * areas are inserted unpublished, then filled and published.  The gap is a
+ * scheduling point (an UNMAP there fails EBUSY, as in the kernel); with
+ * nothing attached the fill is empty and the two sections are not split.
+ */
+function mapList(o: ObjSelf, call: number, list: PagesListElm[], a: { length: bigint; iova: bigint; prot: number; fixed: boolean }): OpResult | null {
+  const io = iopt(o);
+  const env = ioptEnv(o.world);
+  if (io.domains.length === 0 && io.accesses.length === 0) return mapResult(o, ioptMapPages(io, env, list, a.length, a.iova, a.prot, !a.fixed));
+  const b = ioptMapPagesBegin(io, env, list, a.length, a.iova, a.prot, !a.fixed);
+  if (!('pending' in b)) return { errno: b.errno };
+  const d = o.data as IoasData;
+  const id = d.nextPending++;
+  d.pendingMaps[id] = { ...b.pending, call };
+  o.post(o.actorId, 'internal', 'op', { call, op: 'map_finish', args: { pending: id } });
+  return null;
+}
+
+export const ioasKind = defineObjectKind(ioasMachine, {
+  type: 'ioas',
+  ops: {
+    iova_ranges: (o, a: { capacity: number }) => {
+      const r = ioptIovaRangesFill(iopt(o), a.capacity);
+      return { errno: 0, out: r };
+    },
+    allow_iovas: (o, a: { ranges: IovaRange[]; faultAt: number }) => {
+      const env = ioptEnv(o.world);
+      if (a.faultAt < 0) return { errno: ioptAllowIovas(iopt(o), env, a.ranges) };
+      // Entries before the unreadable one are still checked first (EINVAL wins over EFAULT).
+      const e = ioptAllowIovas({ ...iopt(o) }, env, a.ranges);
+      return { errno: e === EINVAL ? EINVAL : EFAULT };
+    },
+    map: (o, a: { pid: number; uptr: bigint; length: bigint; iova: bigint; prot: number; fixed: boolean; rlimitMode: 0 | 1 }, body) => {
+      const p = ioptPrepareUserPages(ioptEnv(o.world), { ...a });
+      if ('errno' in p) return { errno: p.errno };
+      return mapList(o, body.call, p.list, a);
+    },
+    map_file: (o, a: { pid: number; memfd: number; start: bigint; length: bigint; iova: bigint; prot: number; fixed: boolean; rlimitMode: 0 | 1 }) =>
+      mapResult(o, ioptMapFilePages(iopt(o), ioptEnv(o.world), a)),
+    map_finish: (o, a: { pending: number }) => {
+      const d = o.data as IoasData;
+      const pending = d.pendingMaps[a.pending]!;
+      delete d.pendingMaps[a.pending];
+      return mapResult(o, ioptMapPagesFinish(iopt(o), ioptEnv(o.world), pending));
+    },
+    copy_get: (o, a: { iova: bigint; length: bigint }) => {
+      const g = ioptGetPages(iopt(o), ioptEnv(o.world), a.iova, a.length);
+      return 'errno' in g ? { errno: g.errno } : { errno: 0, out: { list: g.list } };
+    },
+    copy_map: (o, a: { list: PagesListElm[]; length: bigint; iova: bigint; prot: number; fixed: boolean }, body) => mapList(o, body.call, a.list, a),
+    unmap: (o, a: { iova: bigint; length: bigint; all: boolean }) => {
+      const notify = (n: AccessUnmapNotice) => notifyAccesses(o, n);
+      const env = ioptEnv(o.world);
+      const r = a.all ? ioptUnmapAll(iopt(o), env, { notify }) : ioptUnmap(iopt(o), env, a.iova, a.length, { notify });
+      postEffects(o, r.effects);
+      return { errno: r.errno, out: { unmapped: r.unmapped } };
+    },
+    huge_pages: (o, a: { op: number; val: bigint }) => {
+      if (a.op === IOMMU_OPTION_OP_GET) return { errno: 0, out: { val: ioptGetHugePages(iopt(o)) ? 1n : 0n } };
+      if (a.op !== IOMMU_OPTION_OP_SET) return { errno: EOPNOTSUPP };
+      if (a.val !== 0n && a.val !== 1n) return { errno: EINVAL };
+      return { errno: ioptSetHugePages(iopt(o), a.val === 1n), out: { val: a.val } };
+    },
+    pages_ids: (o) => ({ errno: 0, out: { ids: iopt(o).areas.map((ar) => ar.pagesId) } }),
+  },
+  destroy(o) {
+    const r = ioptDestroy(iopt(o), ioptEnv(o.world));
+    postEffects(o, r.effects);
+  },
+});
+
+export function newIoasData(): IoasData {
+  return { iopt: createIopt(), autoHwpts: [], pendingMaps: {}, nextPending: 1 };
+}
+
+// ---------------------------------------------------------------- ioctls
+
+const PAGE_RANGE = S.iommu_iova_range.size;
+
+function procMm(x: Ictx, pid: number) {
+  return x.c.world.mem.mms[pid];
+}
+
+/** Allocate an IOAS object and publish it (also used by VFIO compat's implicit IOAS). */
+export function allocIoas(x: Ictx): number {
+  if (shouldFail(x.c.world, 'ioas_alloc')) return -12;
+  const e = x.alloc(ioasKind, newIoasData() as unknown as Record<string, unknown>);
+  if (typeof e === 'number') return -e;
+  x.finalize(e.id);
+  return e.id;
+}
+
+export const ioasAllocIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = checkUpfront(entry, cmd);
+    if (e) return e;
+    const id = allocIoas(x);
+    if (id < 0) return -id;
+    encode(S.iommu_ioas_alloc, { out_ioas_id: id }, call.kbuf);
+    return 0;
+  },
+};
+
+/** Look up the IOAS and send it one op; the common shape of most IOAS ioctls. */
+function toIoas(x: Ictx, call: Call, ioasId: number, op: string, args: unknown): Step {
+  const e = x.get(call, ioasId, 'ioas');
+  if (typeof e === 'number') return e;
+  x.send(call, ioasId, op, args);
+  return 'wait';
+}
+
+export const ioasIovaRangesIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = checkUpfront(entry, cmd);
+    if (e) return e;
+    call.s.cmd = cmd;
+    return toIoas(x, call, cmd.ioas_id, 'iova_ranges', { capacity: cmd.num_iovas });
+  },
+  resume(x, call, ret) {
+    const { total, copied, iovaAlignment, errno } = ret.out as { total: number; copied: IovaRange[]; iovaAlignment: number; errno: number };
+    if (copied.length) {
+      const buf = new Uint8Array(copied.length * PAGE_RANGE);
+      encodeArray(S.iommu_iova_range, copied, buf);
+      const mm = procMm(x, call.pid);
+      if (!mm || writeUser(x.c.world.mem, mm, call.s.cmd.allowed_iovas, buf)) return EFAULT;
+    }
+    encode(S.iommu_ioas_iova_ranges, { num_iovas: total, out_iova_alignment: BigInt(iovaAlignment) }, call.kbuf);
+    // The count is written back before EMSGSIZE so user space can size its array.
+    return errno ? { errno, respond: true } : 0;
+  },
+};
+
+/** Read `n` iova ranges from user memory; stops at the first unreadable entry. */
+function readRanges(x: Ictx, pid: number, uptr: bigint, n: number): { ranges: IovaRange[]; faultAt: number } {
+  const mm = procMm(x, pid);
+  const ranges: IovaRange[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = mm ? readUser(x.c.world.mem, mm, uptr + BigInt(i * PAGE_RANGE), PAGE_RANGE) : { errno: EFAULT };
+    if ('errno' in r) return { ranges, faultAt: i };
+    ranges.push(decodeArray(S.iommu_iova_range, r.data, 1)[0]!);
+  }
+  return { ranges, faultAt: -1 };
+}
+
+export const ioasAllowIovasIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = checkUpfront(entry, cmd);
+    if (e) return e;
+    const got = x.get(call, cmd.ioas_id, 'ioas');
+    if (typeof got === 'number') return got;
+    x.send(call, cmd.ioas_id, 'allow_iovas', readRanges(x, call.pid, cmd.allowed_iovas, cmd.num_iovas));
+    return 'wait';
+  },
+  resume: (_x, _call, ret) => ret.errno,
+};
+
+/** IOAS_MAP / MAP_FILE / COPY share these leading checks (flags, EOVERFLOW, no R/W). */
+function mapFlagChecks(entry: IoctlEntry, cmd: any, bigFields: bigint[]): number {
+  const e = checkUpfront(entry, cmd);
+  if (e) return e;
+  for (const v of bigFields) if (v >= ULONG_MAX) return EOVERFLOW;
+  if (!convIommuProt(cmd.flags)) return EINVAL;
+  return 0;
+}
+
+function mapArgs(x: Ictx, call: Call, cmd: { flags: number; length: bigint; iova: bigint }) {
+  return {
+    pid: call.pid,
+    length: cmd.length,
+    iova: cmd.iova,
+    prot: convIommuProt(cmd.flags),
+    fixed: (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0,
+    rlimitMode: x.d.rlimitMode,
+  };
+}
+
+const writeIova = (layout: typeof S.iommu_ioas_map | typeof S.iommu_ioas_map_file) => (_x: Ictx, call: Call, ret: OpRet): Step => {
+  if (ret.errno) return ret.errno;
+  encode(layout, { iova: ret.out.iova }, call.kbuf);
+  return 0;
+};
+
+export const ioasMapIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = mapFlagChecks(entry, cmd, [cmd.iova, cmd.length]);
+    if (e) return e;
+    return toIoas(x, call, cmd.ioas_id, 'map', { ...mapArgs(x, call, cmd), uptr: cmd.user_va });
+  },
+  resume: writeIova(S.iommu_ioas_map),
+};
+
+export const ioasMapFileIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = mapFlagChecks(entry, cmd, [cmd.iova, cmd.length]);
+    if (e) return e;
+    const got = x.get(call, cmd.ioas_id, 'ioas');
+    if (typeof got === 'number') return got;
+    const file = x.c.world.procs[call.pid]?.fds[cmd.fd];
+    const desc = file === undefined ? undefined : x.c.world.files[file];
+    if (!desc) return EBADF;
+    // unverified: a non-memfd file is refused with EINVAL (uapi.md §3.7).
+    if (desc.kind !== 'memfd') return EINVAL;
+    x.send(call, cmd.ioas_id, 'map_file', { ...mapArgs(x, call, cmd), memfd: desc.memfd, start: cmd.start });
+    return 'wait';
+  },
+  resume: writeIova(S.iommu_ioas_map_file),
+};
+
+export const ioasCopyIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = mapFlagChecks(entry, cmd, [cmd.length, cmd.src_iova, cmd.dst_iova]);
+    if (e) return e;
+    call.s.cmd = cmd;
+    call.s.stage = 'src';
+    return toIoas(x, call, cmd.src_ioas_id, 'copy_get', { iova: cmd.src_iova, length: cmd.length });
+  },
+  resume(x, call, ret) {
+    const cmd = call.s.cmd;
+    if (call.s.stage === 'src') {
+      // The source is put before the destination is looked up, as the kernel does.
+      putRef(x, call, cmd.src_ioas_id);
+      if (ret.errno) return ret.errno;
+      const list = ret.out.list as PagesListElm[];
+      const dst = x.get(call, cmd.dst_ioas_id, 'ioas');
+      if (typeof dst === 'number') {
+        ioptFreePagesList(ioptEnv(x.c.world), list);
+        return dst;
+      }
+      call.s.stage = 'dst';
+      x.send(call, cmd.dst_ioas_id, 'copy_map', { ...mapArgs(x, call, { flags: cmd.flags, length: cmd.length, iova: cmd.dst_iova }), list });
+      return 'wait';
+    }
+    if (ret.errno) return ret.errno;
+    encode(S.iommu_ioas_copy, { dst_iova: ret.out.iova }, call.kbuf);
+    return 0;
+  },
+};
+
+/** Drop one short-term reference before the call ends. */
+export function putRef(x: Ictx, call: Call, id: number): void {
+  const i = call.refs.indexOf(id);
+  if (i < 0) return;
+  call.refs.splice(i, 1);
+  const e = x.d.table.entries[id];
+  if (e) {
+    e.shortterm--;
+    e.users--;
+  }
+}
+
+export const ioasUnmapIoctl: IoctlHandler = {
+  start(x, call, cmd) {
+    const got = x.get(call, cmd.ioas_id, 'ioas');
+    if (typeof got === 'number') return got;
+    const all = cmd.iova === 0n && cmd.length === U64_MAX;
+    if (!all && (cmd.iova >= ULONG_MAX || cmd.length >= ULONG_MAX)) return EOVERFLOW;
+    x.send(call, cmd.ioas_id, 'unmap', { iova: cmd.iova, length: cmd.length, all });
+    return 'wait';
+  },
+  resume(_x, call, ret) {
+    if (ret.errno) return ret.errno;
+    encode(S.iommu_ioas_unmap, { length: ret.out.unmapped }, call.kbuf);
+    return 0;
+  },
+};
+
+/** IOMMU_OPTION_HUGE_PAGES (iommufd_ioas_option); RLIMIT_MODE is handled in option.ts. */
+export function ioasHugePagesOption(x: Ictx, call: Call, cmd: { op: number; object_id: number; val64: bigint }): Step {
+  return toIoas(x, call, cmd.object_id, 'huge_pages', { op: cmd.op, val: cmd.val64 });
+}
+
+export function ioasHugePagesResume(call: Call, ret: OpRet): Step {
+  if (ret.errno) return ret.errno;
+  if (ret.out?.val !== undefined) encode(S.iommu_option, { val64: ret.out.val }, call.kbuf);
+  return 0;
+}
+
+
+/**
+ * IOMMU_IOAS_CHANGE_PROCESS: move the accounting of every area of every IOAS
+ * of this context to the caller.  All-or-nothing, and only file-backed pages
+ * can move (EINVAL otherwise), so the pages of all IOASes are gathered first
+ * under the context's lock — here, by reading the IOAS actors' state in this
+ * one delivery.
+ */
+export const ioasChangeProcessIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = checkUpfront(entry, cmd);
+    if (e) return e;
+    const ids: number[] = [];
+    for (const k of Object.keys(x.d.table.entries)) {
+      const obj = x.d.table.entries[Number(k)]!;
+      if (obj.type !== 'ioas' || obj.state !== 'live') continue;
+      const actor = x.c.peek(obj.actor) as { context?: { data: IoasData } } | undefined;
+      for (const area of actor?.context?.data.iopt.areas ?? []) ids.push(area.pagesId);
+    }
+    return pagesChangeProcess(ioptEnv(x.c.world), ids, call.pid);
+  },
+};

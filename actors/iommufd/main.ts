@@ -1,0 +1,282 @@
+/**
+ * The iommufd context actor (Linux main.c): one per open of /dev/iommu.  It
+ * owns the object table, runs the dispatcher's generic checks, drives every
+ * ioctl's conversation with the object actors, and tears everything down in
+ * the kernel's order when the file is released.
+ */
+import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
+import type { Envelope } from '../runtime/envelope.ts';
+import { XStateActor, currentDelivery, hostPost } from '../runtime/xstate-actor.ts';
+import { ictxMachine, type IctxContext } from '../../machines/ictx.ts';
+import type { World } from '../world.ts';
+import { registerDeviceNode, registerFileKind } from '../kernel.ts';
+import { dispatchIoctl, respond, respondField, type IoctlEntry } from '../../uapi/dispatch.ts';
+import { decode } from '../../uapi/layout.ts';
+import { ENOTTY } from '../../uapi/errno.ts';
+import {
+  createObjTable, objDecUsers, objFinalize, objGet, objIncUsers, objLiveIds, objPut, objRelease, objRemove, objReserve,
+  type ObjEntry,
+} from './object.ts';
+import type { ObjectKind } from './object-actor.ts';
+import type { Call, Ictx, IctxData, IoctlHandler, OpRet, Step } from './ioctl.ts';
+import { IOCTL_HANDLERS } from './handlers.ts';
+import { OBJECT_KINDS } from './kinds.ts';
+
+export const ICTX_KIND = 'iommufd';
+
+export function ictxActorId(file: number): string {
+  return `iommufd:${file}`;
+}
+
+interface IoctlBody {
+  cmd: number;
+  arg: Uint8Array;
+  pid: number;
+}
+
+type Args = { context: IctxContext; event: { type: string; env: Envelope<any> } };
+
+/** The handler-facing view of one context during one delivery. */
+class IctxImpl implements Ictx {
+  constructor(
+    readonly c: DeliveryContext<World>,
+    readonly d: IctxData,
+    readonly actorId: string,
+  ) {}
+
+  get(call: Call, id: number, type: Parameters<Ictx['get']>[2]): ObjEntry | number {
+    const e = objGet(this.d.table, id, type);
+    if (typeof e !== 'number') call.refs.push(id);
+    return e;
+  }
+
+  send(call: Call, id: number, op: string, args: unknown): void {
+    const e = this.d.table.entries[id];
+    if (!e) throw new Error(`iommufd: send '${op}' to id ${id} that is not in the table`);
+    this.c.post(e.actor, 'internal', 'op', { call: call.id, op, args });
+  }
+
+  alloc(kind: ObjectKind, data: Record<string, unknown>): ObjEntry | number {
+    const e = objReserve(this.d.table, this.d.file, kind.type);
+    if (typeof e === 'number') return e;
+    const gen = (this.d.gens[e.id] = (this.d.gens[e.id] ?? 0) + 1);
+    if (gen > 1) e.actor = `${e.actor}~${gen}`;
+    this.c.spawn(kind.create(e.actor, { id: e.id, ctx: this.actorId, data }));
+    return e;
+  }
+
+  finalize(id: number): void {
+    objFinalize(this.d.table, id);
+  }
+
+  abort(call: Call, id: number): void {
+    const e = this.d.table.entries[id];
+    if (!e) return;
+    // The half-built object tears down what it holds, then the id is reusable.
+    this.c.post(e.actor, 'internal', 'destroy', { call: 0, abort: true });
+    objRelease(this.d.table, id);
+    call.refs = call.refs.filter((r) => r !== id);
+  }
+
+  destroy(call: Call | null, entry: ObjEntry): void {
+    this.c.post(entry.actor, 'internal', 'destroy', { call: call?.id ?? 0 });
+  }
+
+  incUsers(id: number): void {
+    objIncUsers(this.d.table, id);
+  }
+
+  decUsers(id: number): void {
+    objDecUsers(this.d.table, id);
+  }
+}
+
+function view(context: IctxContext, env: Envelope): IctxImpl {
+  return new IctxImpl(currentDelivery<World>(), context.data as IctxData, env.dst);
+}
+
+function reply(x: IctxImpl, thread: string, errno: number, arg?: Uint8Array): void {
+  x.c.post(thread, 'reply', 'ioctl.ret', arg ? { errno, arg } : { errno });
+}
+
+/** Drop the call's short-term references and answer the thread. */
+function finish(x: IctxImpl, call: Call, step: Exclude<Step, 'wait'>, entry: IoctlEntry): void {
+  delete x.d.calls[call.id];
+  for (const id of call.refs) if (x.d.table.entries[id]) objPut(x.d.table, id);
+  call.refs = [];
+  const errno = typeof step === 'number' ? step : step.errno;
+  const writeBack = errno === 0 || typeof step !== 'number';
+  if (!writeBack || entry.writeback === 'none') return reply(x, call.thread, errno);
+  const out = call.arg.slice();
+  const wb = entry.writeback;
+  const fault = typeof wb === 'object' ? respondField(entry, call.kbuf, out, wb.field) : respond(entry, call.kbuf, out, call.userSize);
+  reply(x, call.thread, fault || errno, out);
+}
+
+function settle(x: IctxImpl, call: Call, step: Step, entry: IoctlEntry): void {
+  if (step === 'wait') {
+    x.d.calls[call.id] = call;
+    return;
+  }
+  finish(x, call, step, entry);
+}
+
+const entryOf = (call: Call, testBuild: boolean): IoctlEntry => {
+  const d = dispatchIoctl(call.cmd, call.arg, { testBuild });
+  if (d.route !== 'iommufd' || !d.ok) throw new Error(`iommufd: call ${call.id} lost its table entry`);
+  return d.entry;
+};
+
+function onIoctl(x: IctxImpl, env: Envelope<IoctlBody>): void {
+  const { cmd, arg, pid } = env.body;
+  const d = dispatchIoctl(cmd, arg, { testBuild: x.c.world.config.testBuild });
+  if (d.route === 'compat') {
+    const compat = IOCTL_HANDLERS.VFIO_COMPAT;
+    if (!compat) return reply(x, env.src, ENOTTY);
+    const call = newCall(x, env, cmd, arg, pid, 'VFIO_COMPAT', arg.length, arg.slice());
+    const step = compat.start(x, call, null, COMPAT_ENTRY);
+    return settle(x, call, step, COMPAT_ENTRY);
+  }
+  if (!d.ok) return reply(x, env.src, d.errno);
+  const h: IoctlHandler | undefined = IOCTL_HANDLERS[d.entry.name];
+  if (!h) return reply(x, env.src, ENOTTY);
+  const call = newCall(x, env, cmd, arg, pid, d.entry.name, d.userSize, d.kbuf);
+  const step = h.start(x, call, decode(d.entry.layout, d.kbuf) as Record<string, unknown>, d.entry);
+  settle(x, call, step, d.entry);
+}
+
+/** The VFIO type1 container ioctls have their own argsz rules; their handler writes back itself. */
+const COMPAT_ENTRY = { name: 'VFIO_COMPAT', writeback: 'none' } as unknown as IoctlEntry;
+
+function newCall(x: IctxImpl, env: Envelope, cmd: number, arg: Uint8Array, pid: number, name: string, userSize: number, kbuf: Uint8Array): Call {
+  return { id: x.d.nextCall++, thread: env.src, pid, cmd, name, arg, userSize, kbuf, refs: [], s: {} };
+}
+
+function onResume(x: IctxImpl, env: Envelope<OpRet>): void {
+  const call = x.d.calls[env.body.call];
+  if (!call) throw new Error(`iommufd: answer for unknown call ${env.body.call} from id ${env.body.from}`);
+  const entry = call.name === 'VFIO_COMPAT' ? COMPAT_ENTRY : entryOf(call, x.c.world.config.testBuild);
+  const h = IOCTL_HANDLERS[call.name]!;
+  if (!h.resume) throw new Error(`iommufd: ${call.name} got an answer but has no resume`);
+  settle(x, call, h.resume(x, call, env.body), entry);
+}
+
+/** Requests from objects: reference changes they make as they are built or torn down. */
+function onRequest(x: IctxImpl, env: Envelope<any>): void {
+  const b = env.body;
+  switch (b.op) {
+    case 'unref':
+      objDecUsers(x.d.table, b.id);
+      return;
+    case 'ref':
+      objIncUsers(x.d.table, b.id);
+      return;
+    default: {
+      const h = IOCTL_HANDLERS[`request:${b.op}`];
+      if (!h) throw new Error(`iommufd: unknown request '${b.op}' from id ${b.from}`);
+      const call = newCall(x, env, 0, new Uint8Array(0), x.d.pid, `request:${b.op}`, 0, new Uint8Array(0));
+      settle(x, call, h.start(x, call, b, COMPAT_ENTRY), COMPAT_ENTRY);
+    }
+  }
+}
+
+function onDestroyed(x: IctxImpl, env: Envelope<{ id: number; call: number }>): void {
+  const { call: callId } = env.body;
+  if (callId) {
+    const call = x.d.calls[callId];
+    if (call) {
+      const h = IOCTL_HANDLERS[call.name]!;
+      const entry = call.name.startsWith('request:') || call.name === 'VFIO_COMPAT' ? COMPAT_ENTRY : entryOf(call, x.c.world.config.testBuild);
+      const step = h.resume ? h.resume(x, call, { call: callId, from: env.body.id, errno: 0, out: { destroyed: true } }) : 0;
+      settle(x, call, step, entry);
+    }
+  }
+  const rel = x.d.releasing;
+  if (rel && !callId) {
+    rel.live--;
+    if (rel.live === 0) releasePass(x);
+  }
+}
+
+/**
+ * One pass of iommufd_fops_release: destroy, in ascending id order, every
+ * object nobody else references.  Passes repeat until the table is empty; a
+ * pass that frees nothing while objects remain would be a kernel bug (leak).
+ */
+function releasePass(x: IctxImpl): void {
+  const rel = x.d.releasing!;
+  rel.pass++;
+  const ids = objLiveIds(x.d.table);
+  for (const id of ids) {
+    const e = objRemove(x.d.table, id);
+    if (typeof e === 'number') continue;
+    rel.live++;
+    x.destroy(null, e);
+  }
+  if (rel.live === 0 && ids.length > 0) rel.leaked = ids;
+  if (rel.live === 0) {
+    // Tombstones are freed at the very end.
+    for (const k of Object.keys(x.d.table.entries)) objRelease(x.d.table, Number(k));
+  }
+}
+
+export const ictxKindMachine = ictxMachine.provide({
+  actions: {
+    post: hostPost as never,
+    ioctl: ({ context, event }: Args) => onIoctl(view(context, event.env), event.env),
+    resume: ({ context, event }: Args) => onResume(view(context, event.env), event.env),
+    request: ({ context, event }: Args) => onRequest(view(context, event.env), event.env),
+    destroyed: ({ context, event }: Args) => onDestroyed(view(context, event.env), event.env),
+    fileRef: ({ context, event }: Args) => {
+      (context.data as IctxData).fileRefs += (event.env.body as { delta: number }).delta;
+    },
+    userClose: ({ context }: Args) => {
+      (context.data as IctxData).userOpen = false;
+    },
+    beginRelease: ({ context, event }: Args) => {
+      const x = view(context, event.env);
+      x.d.releasing = { live: 0, pass: 0, leaked: [] };
+      releasePass(x);
+    },
+    finishRelease: ({ event }: Args) => {
+      currentDelivery().retire(event.env.dst);
+    },
+  } as never,
+});
+
+export function createIctxActor(file: number, pid: number): SimActor<World> {
+  const data: IctxData = {
+    file,
+    table: createObjTable(),
+    gens: {},
+    calls: {},
+    nextCall: 1,
+    fileRefs: 0,
+    userOpen: true,
+    rlimitMode: 0,
+    vfioIoas: 0,
+    pid,
+  };
+  return new XStateActor<World>(ictxActorId(file), ICTX_KIND, ictxKindMachine, { input: { file, data } });
+}
+
+export function restoreIctxActor(id: string, state: unknown): SimActor<World> {
+  return new XStateActor<World>(id, ICTX_KIND, ictxKindMachine, { snapshot: state });
+}
+
+/** Every actor kind the iommufd core makes, for Runtime.restore. */
+export function iommufdRestorers(): Record<string, (id: string, st: unknown) => SimActor<World>> {
+  const r: Record<string, (id: string, st: unknown) => SimActor<World>> = { [ICTX_KIND]: restoreIctxActor };
+  for (const k of OBJECT_KINDS) r[k.kind] = k.restore;
+  return r;
+}
+
+registerDeviceNode('/dev/iommu', (ctx, file, pid) => {
+  ctx.spawn(createIctxActor(file, pid));
+  return { kind: 'iommufd', actor: ictxActorId(file), refs: 1 };
+});
+
+registerFileKind('iommufd', (ctx, _file, desc) => {
+  if (desc.kind === 'iommufd') ctx.post(desc.actor, 'internal', 'close', {});
+});
+

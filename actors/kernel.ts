@@ -1,0 +1,189 @@
+/**
+ * The kernel's system-call entry for everything that is not an ioctl on an
+ * already-open file: process creation, mmap/munmap/mprotect, memfd_create,
+ * open/close/read/write, and user-space loads and stores (so that a test's
+ * "the process writes its buffer" is a journaled input like any other).
+ */
+import type { DeliveryContext, SimActor } from './runtime/actor.ts';
+import type { Envelope } from './runtime/envelope.ts';
+import { allocFd, type FileDesc, type World } from './world.ts';
+import { EBADF, EINVAL, ENOENT, ESRCH } from '../uapi/errno.ts';
+import { createMm, mmap, munmap, mprotect, readUser, writeUser, exitMm, type CreateMmOpts } from './mm/process.ts';
+import { memfdCreate, memfdRelease } from './mm/memfd.ts';
+import { ThreadActor } from './thread.ts';
+
+export const KERNEL_ACTOR = 'kernel';
+
+export interface SyscallBody {
+  call: string;
+  pid: number;
+  args: Record<string, any>;
+}
+
+export interface SyscallResult {
+  errno: number;
+  ret?: number | bigint;
+  /** Bytes read (read, peek). */
+  data?: Uint8Array;
+}
+
+/** Opening a device node: returns the file description or an errno. */
+export type Opener = (ctx: DeliveryContext<World>, file: number, pid: number) => FileDesc | number;
+/** Closing the last fd of a file description of this kind. */
+export type Releaser = (ctx: DeliveryContext<World>, file: number, desc: FileDesc) => void;
+/** read()/write() on a file of this kind: post the request; the reply goes to `replyTo`. */
+export type FileIo = (ctx: DeliveryContext<World>, desc: FileDesc, op: 'read' | 'write', args: Record<string, any>, replyTo: string) => void;
+
+const openers: Record<string, Opener> = {};
+const releasers: Partial<Record<FileDesc['kind'], Releaser>> = {};
+const fileIo: Partial<Record<FileDesc['kind'], FileIo>> = {};
+
+/** Device nodes and file kinds register themselves (iommufd registers /dev/iommu). */
+export function registerDeviceNode(path: string, open: Opener): void {
+  openers[path] = open;
+}
+export function registerFileKind(kind: FileDesc['kind'], release: Releaser, io?: FileIo): void {
+  releasers[kind] = release;
+  if (io) fileIo[kind] = io;
+}
+
+/** Drop one reference to a file description; the last one releases it. */
+export function filePut(ctx: DeliveryContext<World>, file: number): void {
+  const desc = ctx.world.files[file];
+  if (!desc) return;
+  if (--desc.refs > 0) return;
+  delete ctx.world.files[file];
+  if (desc.kind === 'memfd') memfdRelease(ctx.world.mem, desc.memfd);
+  else releasers[desc.kind]?.(ctx, file, desc);
+}
+
+type Handler = (ctx: DeliveryContext<World>, b: SyscallBody, replyTo: string) => SyscallResult | null;
+
+const err = (errno: number): SyscallResult => ({ errno, ret: -1 });
+
+function procMm(ctx: DeliveryContext<World>, pid: number) {
+  return ctx.world.mem.mms[pid];
+}
+
+const syscalls: Record<string, Handler> = {
+  'proc.create': (ctx, b) => {
+    const pid = b.args.pid ?? ctx.world.nextPid;
+    if (ctx.world.procs[pid]) return err(EINVAL);
+    ctx.world.nextPid = Math.max(ctx.world.nextPid, pid + 1);
+    createMm(ctx.world.mem, { pid, ...(b.args as Omit<CreateMmOpts, 'pid'>) });
+    ctx.world.procs[pid] = { pid, fds: {}, threads: [1] };
+    ctx.spawn(ThreadActor.create(pid, 1));
+    return { errno: 0, ret: pid };
+  },
+  'proc.exit': (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    const mm = procMm(ctx, b.pid);
+    if (!proc || !mm) return err(ESRCH);
+    for (const fd of Object.keys(proc.fds).map(Number).sort((x, y) => x - y)) {
+      const file = proc.fds[fd]!;
+      delete proc.fds[fd];
+      filePut(ctx, file);
+    }
+    exitMm(ctx.world.mem, mm);
+    return { errno: 0, ret: 0 };
+  },
+  mmap: (ctx, b) => {
+    const mm = procMm(ctx, b.pid);
+    if (!mm) return err(ESRCH);
+    const a = { ...b.args };
+    if (a.fd !== undefined) {
+      const desc = fileOf(ctx, b.pid, a.fd);
+      if (!desc || desc.kind !== 'memfd') return err(EBADF);
+      a.kind = 'memfd';
+      a.memfd = desc.memfd;
+      delete a.fd;
+    }
+    const r = mmap(ctx.world.mem, mm, a as never);
+    return 'errno' in r ? err(r.errno) : { errno: 0, ret: r.addr };
+  },
+  munmap: (ctx, b) => {
+    const mm = procMm(ctx, b.pid);
+    if (!mm) return err(ESRCH);
+    const e = munmap(ctx.world.mem, mm, BigInt(b.args.addr), BigInt(b.args.length));
+    return e ? err(e) : { errno: 0, ret: 0 };
+  },
+  mprotect: (ctx, b) => {
+    const mm = procMm(ctx, b.pid);
+    if (!mm) return err(ESRCH);
+    const e = mprotect(ctx.world.mem, mm, BigInt(b.args.addr), BigInt(b.args.length), b.args.prot);
+    return e ? err(e) : { errno: 0, ret: 0 };
+  },
+  poke: (ctx, b) => {
+    const mm = procMm(ctx, b.pid);
+    if (!mm) return err(ESRCH);
+    const e = writeUser(ctx.world.mem, mm, BigInt(b.args.addr), b.args.data as Uint8Array);
+    return e ? err(e) : { errno: 0, ret: (b.args.data as Uint8Array).length };
+  },
+  peek: (ctx, b) => {
+    const mm = procMm(ctx, b.pid);
+    if (!mm) return err(ESRCH);
+    const r = readUser(ctx.world.mem, mm, BigInt(b.args.addr), b.args.length);
+    return 'errno' in r ? err(r.errno) : { errno: 0, ret: r.data.length, data: r.data };
+  },
+  memfd_create: (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    if (!proc) return err(ESRCH);
+    const memfd = memfdCreate(ctx.world.mem, BigInt(b.args.size ?? 0));
+    const file = ctx.world.nextFile++;
+    ctx.world.files[file] = { kind: 'memfd', memfd, refs: 1 };
+    return { errno: 0, ret: allocFd(proc, file) };
+  },
+  open: (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    if (!proc) return err(ESRCH);
+    const open = openers[b.args.path];
+    if (!open) return err(ENOENT);
+    const file = ctx.world.nextFile++;
+    const desc = open(ctx, file, b.pid);
+    if (typeof desc === 'number') return err(desc);
+    ctx.world.files[file] = desc;
+    return { errno: 0, ret: allocFd(proc, file) };
+  },
+  close: (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    const file = proc?.fds[b.args.fd];
+    if (!proc || file === undefined) return err(EBADF);
+    delete proc.fds[b.args.fd];
+    filePut(ctx, file);
+    return { errno: 0, ret: 0 };
+  },
+  read: (ctx, b, replyTo) => fileRequest(ctx, b, 'read', replyTo),
+  write: (ctx, b, replyTo) => fileRequest(ctx, b, 'write', replyTo),
+};
+
+function fileOf(ctx: DeliveryContext<World>, pid: number, fd: number): FileDesc | undefined {
+  const file = ctx.world.procs[pid]?.fds[fd];
+  return file === undefined ? undefined : ctx.world.files[file];
+}
+
+/** read()/write() are answered by the file's owner, asynchronously. */
+function fileRequest(ctx: DeliveryContext<World>, b: SyscallBody, op: 'read' | 'write', replyTo: string): SyscallResult | null {
+  const desc = fileOf(ctx, b.pid, b.args.fd);
+  const io = desc && fileIo[desc.kind];
+  if (!desc || !io) return err(EBADF);
+  io(ctx, desc, op, b.args, replyTo);
+  return null;
+}
+
+export class KernelActor implements SimActor<World> {
+  readonly id = KERNEL_ACTOR;
+  readonly kind = 'kernel';
+  persist(): null {
+    return null;
+  }
+  status(): string {
+    return 'running';
+  }
+  deliver(env: Envelope, ctx: DeliveryContext<World>): void {
+    if (env.type !== 'syscall') throw new Error(`kernel: unexpected message ${env.type}`);
+    const b = env.body as SyscallBody;
+    const h = syscalls[b.call];
+    const r = h ? h(ctx, b, env.src) : err(EINVAL);
+    if (r) ctx.post(env.src, 'reply', 'syscall.ret', r);
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The simulation: a runtime with the kernel, the iommufd core and the
+ * hardware wired together, journaled, and a synchronous user-space API on
+ * top (each call is an input; the scheduler runs until the model is quiet).
+ */
+import { Runtime, type RuntimeSnapshot } from './runtime/runtime.ts';
+import type { StrategySpec, Strategy } from './runtime/strategy.ts';
+import type { Envelope } from './runtime/envelope.ts';
+import type { SimActor } from './runtime/actor.ts';
+import { createWorld, type SimConfig, type World } from './world.ts';
+import { KernelActor, KERNEL_ACTOR, type SyscallResult } from './kernel.ts';
+import { ThreadActor, threadActorId, type ThreadState } from './thread.ts';
+import { iommufdRestorers } from './iommufd/main.ts';
+import type { JournalWriter } from '../journal/writer.ts';
+import { EBADF } from '../uapi/errno.ts';
+
+export const SIMULATOR_VERSION = '0.1.0';
+
+/** The process that exists from the start and creates the others. */
+export const INIT_PID = 0;
+
+export interface SimOptions {
+  seed?: number | string;
+  strategy?: StrategySpec;
+  config?: Partial<SimConfig>;
+  /** Physical memory size in 4 KiB frames. */
+  totalPages?: number;
+  /** Deliveries between snapshots in the journal (0: none). */
+  snapshotEvery?: number;
+  journal?: JournalWriter;
+  /** Free-form description kept in the journal header (scenario name, source...). */
+  scenario?: unknown;
+  topology?: unknown;
+}
+
+export interface SimHeader {
+  seed: number | string;
+  strategy: StrategySpec;
+  config: SimConfig;
+  totalPages: number;
+  snapshotEvery: number;
+  topology: unknown;
+}
+
+export interface IoctlResult {
+  errno: number;
+  /** The argument bytes as user space sees them after the call. */
+  arg: Uint8Array;
+}
+
+export class SimulationError extends Error {}
+
+export const DEFAULT_SNAPSHOT_EVERY = 1000;
+
+export function restorers(): Record<string, (id: string, st: unknown) => SimActor<World>> {
+  return {
+    kernel: () => new KernelActor(),
+    thread: (id, st) => new ThreadActor(id, st as ThreadState),
+    ...iommufdRestorers(),
+  };
+}
+
+export class Simulation {
+  readonly rt: Runtime<World>;
+  readonly header: SimHeader;
+  private journal: JournalWriter | undefined;
+
+  constructor(opts: SimOptions = {}, restoreFrom?: { snapshot: RuntimeSnapshot<World>; strategy?: Strategy }) {
+    const seed = opts.seed ?? 1;
+    const strategy: StrategySpec = opts.strategy ?? { name: 'fifo' };
+    const totalPages = opts.totalPages ?? 1 << 18;
+    const world = createWorld({ totalPages, config: opts.config });
+    this.header = {
+      seed,
+      strategy,
+      config: world.config,
+      totalPages,
+      snapshotEvery: opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
+      topology: opts.topology ?? null,
+    };
+    const rtOpts = { restorers: restorers(), snapshotEvery: opts.journal ? this.header.snapshotEvery : 0 };
+    if (restoreFrom) {
+      this.rt = Runtime.restore(restoreFrom.snapshot, { ...rtOpts, strategy: restoreFrom.strategy });
+    } else {
+      this.rt = new Runtime<World>({ ...rtOpts, world, strategy });
+      this.rt.spawn(new KernelActor());
+      this.rt.spawn(ThreadActor.create(INIT_PID, 1));
+      world.procs[INIT_PID] = { pid: INIT_PID, fds: {}, threads: [1] };
+    }
+    if (opts.journal) this.attachJournal(opts.journal, opts.scenario);
+  }
+
+  get world(): World {
+    return this.rt.world;
+  }
+
+  private attachJournal(w: JournalWriter, scenario: unknown): void {
+    this.journal = w;
+    w.writeHeader({
+      simulatorVersion: SIMULATOR_VERSION,
+      seed: this.header.seed,
+      topology: this.header.topology,
+      configuration: this.header,
+      scenario: scenario ?? null,
+    });
+    this.rt.bus.input$.subscribe((e) => w.writeInput(e));
+    this.rt.bus.choice$.subscribe((e) => w.writeEnvelope(e));
+    this.rt.bus.delivered$.subscribe((e) => w.writeEnvelope(e));
+    this.rt.bus.snapshot$.subscribe((s) => w.writeSnapshot(s.seq, s.state));
+  }
+
+  /** Write the trailer and close the journal. */
+  close(info?: unknown): void {
+    if (!this.journal) return;
+    this.journal.writeEnd({ deliveries: this.rt.seq, ...(info as object) });
+    this.journal.close();
+    this.journal = undefined;
+  }
+
+  /** Run until nothing is pending. */
+  settle(maxSteps = 10_000_000): number {
+    const n = this.rt.run(maxSteps);
+    if (this.rt.scheduler.pendingCount > 0) throw new SimulationError(`model did not settle within ${maxSteps} deliveries`);
+    return n;
+  }
+
+  thread(pid: number, tid = 1): ThreadActor {
+    const t = this.rt.actor(threadActorId(pid, tid));
+    if (!(t instanceof ThreadActor)) throw new SimulationError(`no thread ${pid}.${tid}`);
+    return t;
+  }
+
+  /** A system call from thread pid.tid, run to completion. */
+  syscall(pid: number, call: string, args: Record<string, unknown> = {}, tid = 1): SyscallResult {
+    const t = this.thread(pid, tid);
+    t.st.last = null;
+    this.rt.inject(t.id, KERNEL_ACTOR, 'ioctl', 'syscall', { call, pid, args });
+    this.settle();
+    const r = t.st.last as SyscallResult | null;
+    if (!r) throw new SimulationError(`syscall ${call} of ${t.id} got no answer`);
+    return r;
+  }
+
+  /** Raw ABI: ioctl(fd, cmd, arg) exactly as a C program issues it. */
+  ioctl(pid: number, fd: number, cmd: number, arg: Uint8Array, tid = 1): IoctlResult {
+    const t = this.thread(pid, tid);
+    const file = this.world.procs[pid]?.fds[fd];
+    const desc = file === undefined ? undefined : this.world.files[file];
+    if (!desc || desc.kind === 'memfd') return { errno: EBADF, arg };
+    t.st.last = null;
+    this.rt.inject(t.id, desc.actor, 'ioctl', 'ioctl', { cmd: cmd >>> 0, arg, pid });
+    this.settle();
+    const r = t.st.last as { errno: number; arg?: Uint8Array } | null;
+    if (!r) throw new SimulationError(`ioctl 0x${cmd.toString(16)} of ${t.id} got no answer`);
+    return { errno: r.errno, arg: r.arg ?? arg };
+  }
+
+  /** Create a process (with one thread) and return its pid. */
+  createProcess(opts: { uid?: number; rlimitMemlock?: number; ipcLock?: boolean; sysResource?: boolean } = {}): number {
+    const r = this.syscall(INIT_PID, 'proc.create', {
+      uid: opts.uid ?? 1000,
+      ...(opts.rlimitMemlock !== undefined ? { rlimitMemlock: opts.rlimitMemlock } : {}),
+      ipcLock: opts.ipcLock ?? false,
+      sysResource: opts.sysResource ?? false,
+    });
+    if (r.errno) throw new SimulationError(`proc.create failed: errno ${r.errno}`);
+    return Number(r.ret);
+  }
+
+  /** Every delivery so far is journaled with this envelope count. */
+  get deliveries(): number {
+    return this.rt.seq;
+  }
+
+  snapshot(): RuntimeSnapshot<World> {
+    return this.rt.snapshot();
+  }
+}
+
+export type { Envelope };
