@@ -79,7 +79,7 @@ describe('scheduler', () => {
     rt.run(12);
     // A deep copy through structuredClone stands for "written to the journal and read back".
     const snap = structuredClone(rt.snapshot()) as RuntimeSnapshot<null>;
-    const restored = Runtime.restore(snap, { restorers: { ping: (id, st) => pingActor(id, undefined, st) } });
+    const restored = Runtime.restore<null>(snap, { restorers: { ping: (id, st) => pingActor(id, undefined, st) } });
     const rest = trace(restored);
     expect(order(rest.deliveries)).toBe(order(full.deliveries.slice(12)));
     expect(rest.deliveries).toEqual(full.deliveries.slice(12));
