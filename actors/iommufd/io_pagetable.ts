@@ -1050,6 +1050,11 @@ export function ioptDestroy(iopt: IoPagetable, env: IoptEnv): { effects: DomainE
   let unmapped = 0n;
   while (iopt.areas.length > 0) {
     const area = iopt.areas[iopt.areas.length - 1];
+    if (area.creating) {
+      // An in-flight MAP still owns its page references; its abort/finish will find no area.
+      iopt.areas.pop();
+      continue;
+    }
     unfillAreaDomains(iopt, env, area, effects);
     removeAreaAt(iopt, env, iopt.areas.length - 1);
     unmapped += areaLength(area);
