@@ -523,7 +523,13 @@ export function ioptMapPagesBegin(
  */
 export function ioptMapPagesFinish(iopt: IoPagetable, env: IoptEnv, pending: PendingMap): MapResult {
   const effects: DomainEffect[] = [];
-  const areas = pending.areaIds.map((id) => iopt.areas[areaIndexById(iopt, id, pending.iova)]);
+  const idx = pending.areaIds.map((id) => areaIndexById(iopt, id, pending.iova));
+  if (idx.some((i) => i < 0)) {
+    // The IOAS was torn down under the in-flight MAP; only the references are left to drop.
+    ioptFreePagesList(env, pending.list);
+    return { errno: ENOENT, iova: 0n, effects: [] };
+  }
+  const areas = idx.map((i) => iopt.areas[i]);
   for (let k = 0; k < areas.length; k++) {
     const e = fillAreaDomains(iopt, env, areas[k], effects);
     if (e) {
