@@ -33,6 +33,8 @@ export interface CallResult {
   errno: number;
   ret: number | bigint;
   arg?: Uint8Array;
+  /** Bytes a read-like system call returned. */
+  data?: Uint8Array;
 }
 
 export interface ThreadState {
@@ -93,9 +95,11 @@ export class ThreadActor implements SimActor<World> {
   }
 
   private complete(env: Envelope, ctx: DeliveryContext<World>): void {
-    const b = env.body as { errno: number; ret?: number | bigint; arg?: Uint8Array };
+    const b = env.body as { errno: number; ret?: number | bigint; arg?: Uint8Array; data?: Uint8Array };
     this.st.waiting = false;
-    this.st.last = { call: env.type === 'ioctl.ret' ? 'ioctl' : 'syscall', errno: b.errno, ret: b.ret ?? (b.errno ? -1 : 0), arg: b.arg };
+    this.st.last = { call: env.type === 'ioctl.ret' ? 'ioctl' : 'syscall', errno: b.errno, ret: b.ret ?? (b.errno ? -1 : 0) };
+    if (b.arg) this.st.last.arg = b.arg;
+    if (b.data) this.st.last.data = b.data;
     const step = this.st.program?.[this.st.pc - 1];
     if (!step) return;
     if (step.expect !== undefined && step.expect !== b.errno) {

@@ -1,0 +1,177 @@
+/**
+ * The typed API: `proc.iommufd(fd).ioasMap({ ioas_id, user_va, length, flags })`
+ * returning `{ ok, errno, out }`.  It never throws for a user error.  It is a
+ * thin layer over the raw ABI: every call packs the kernel struct, goes
+ * through `Simulation.ioctl` (so it is journaled and replayable exactly as a C
+ * program's call would be) and decodes the struct user space gets back.
+ */
+import type { Simulation, IoctlResult } from './sim.ts';
+import { ioctlEntry, type IoctlEntry } from '../uapi/dispatch.ts';
+import { decode, decodeArray, encodeArray, pack, type Decoded, type EncodeInput } from '../uapi/layout.ts';
+import * as S from '../uapi/structs.ts';
+import { PROT_READ, PROT_WRITE } from './mm/process.ts';
+import type { SyscallResult } from './kernel.ts';
+
+export interface ApiResult<O = Record<string, unknown>> {
+  ok: boolean;
+  errno: number;
+  out: O;
+}
+
+export interface IovaRange {
+  start: bigint;
+  last: bigint;
+}
+
+/** A process as a test or a scenario sees it: system calls on its main thread. */
+export class Proc {
+  private scratch = 0n;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly pid: number,
+    readonly tid = 1,
+  ) {}
+
+  syscall(call: string, args: Record<string, unknown> = {}): SyscallResult {
+    return this.sim.syscall(this.pid, call, args, this.tid);
+  }
+
+  /** mmap: returns the address, or throws with the errno for setup mistakes in a test. */
+  mmap(o: { length: bigint | number; prot?: 'r' | 'rw' | number; addr?: bigint; fd?: number; offset?: bigint | number; shared?: boolean }): bigint {
+    const prot = typeof o.prot === 'number' ? o.prot : o.prot === 'r' ? PROT_READ : PROT_READ | PROT_WRITE;
+    const r = this.syscall('mmap', { ...o, length: BigInt(o.length), prot });
+    if (r.errno) throw new Error(`mmap failed: errno ${r.errno}`);
+    return BigInt(r.ret as bigint);
+  }
+
+  munmap(addr: bigint, length: bigint | number): number {
+    return this.syscall('munmap', { addr, length: BigInt(length) }).errno;
+  }
+
+  mprotect(addr: bigint, length: bigint | number, prot: number): number {
+    return this.syscall('mprotect', { addr, length: BigInt(length), prot }).errno;
+  }
+
+  memfdCreate(size: bigint | number): number {
+    const r = this.syscall('memfd_create', { size: BigInt(size) });
+    if (r.errno) throw new Error(`memfd_create failed: errno ${r.errno}`);
+    return Number(r.ret);
+  }
+
+  open(path: string): number {
+    const r = this.syscall('open', { path });
+    return r.errno ? -r.errno : Number(r.ret);
+  }
+
+  close(fd: number): number {
+    return this.syscall('close', { fd }).errno;
+  }
+
+  exit(): number {
+    return this.syscall('proc.exit').errno;
+  }
+
+  poke(addr: bigint, data: Uint8Array): number {
+    return this.syscall('poke', { addr, data }).errno;
+  }
+
+  peek(addr: bigint, length: number): Uint8Array | number {
+    const r = this.syscall('peek', { addr, length });
+    return r.errno ? r.errno : (r.data as Uint8Array);
+  }
+
+  ioctl(fd: number, cmd: number, arg: Uint8Array): IoctlResult {
+    return this.sim.ioctl(this.pid, fd, cmd, arg, this.tid);
+  }
+
+  /** A page of user memory for arrays the typed API passes by pointer. */
+  scratchPage(): bigint {
+    if (!this.scratch) this.scratch = this.mmap({ length: 1 << 16 });
+    return this.scratch;
+  }
+
+  iommufd(fd: number): Iommufd {
+    return new Iommufd(this, fd);
+  }
+
+  /** open('/dev/iommu') with the typed API on it. */
+  openIommufd(): Iommufd {
+    const fd = this.open('/dev/iommu');
+    if (fd < 0) throw new Error(`open /dev/iommu failed: errno ${-fd}`);
+    return new Iommufd(this, fd);
+  }
+}
+
+type In<L> = Omit<EncodeInput<L>, 'size'>;
+
+/** Typed ioctls on one open /dev/iommu. */
+export class Iommufd {
+  constructor(
+    readonly proc: Proc,
+    readonly fd: number,
+  ) {}
+
+  /** Any table ioctl by name: pack, call, decode. */
+  call<L extends IoctlEntry['layout']>(name: string, fields: Record<string, unknown>): ApiResult<Decoded<L>> {
+    const entry = ioctlEntry(name);
+    if (!entry) throw new Error(`no ioctl named ${name}`);
+    const arg = pack(entry.layout, { size: entry.ksize, ...fields } as never);
+    const r = this.proc.ioctl(this.fd, entry.cmd, arg);
+    return { ok: r.errno === 0, errno: r.errno, out: decode(entry.layout, r.arg) as Decoded<L> };
+  }
+
+  destroy(id: number) {
+    return this.call<typeof S.iommu_destroy>('IOMMU_DESTROY', { id });
+  }
+  ioasAlloc(f: In<typeof S.iommu_ioas_alloc> = {}) {
+    return this.call<typeof S.iommu_ioas_alloc>('IOMMU_IOAS_ALLOC', f);
+  }
+  ioasMap(f: In<typeof S.iommu_ioas_map>) {
+    return this.call<typeof S.iommu_ioas_map>('IOMMU_IOAS_MAP', f);
+  }
+  ioasMapFile(f: In<typeof S.iommu_ioas_map_file>) {
+    return this.call<typeof S.iommu_ioas_map_file>('IOMMU_IOAS_MAP_FILE', f);
+  }
+  ioasCopy(f: In<typeof S.iommu_ioas_copy>) {
+    return this.call<typeof S.iommu_ioas_copy>('IOMMU_IOAS_COPY', f);
+  }
+  ioasUnmap(f: In<typeof S.iommu_ioas_unmap>) {
+    return this.call<typeof S.iommu_ioas_unmap>('IOMMU_IOAS_UNMAP', f);
+  }
+  option(f: In<typeof S.iommu_option>) {
+    return this.call<typeof S.iommu_option>('IOMMU_OPTION', f);
+  }
+  vfioIoas(f: In<typeof S.iommu_vfio_ioas>) {
+    return this.call<typeof S.iommu_vfio_ioas>('IOMMU_VFIO_IOAS', f);
+  }
+  changeProcess() {
+    return this.call<typeof S.iommu_ioas_change_process>('IOMMU_IOAS_CHANGE_PROCESS', {});
+  }
+
+  /** IOAS_IOVA_RANGES with room for `capacity` ranges; `ranges` holds what the kernel copied out. */
+  ioasIovaRanges(ioasId: number, capacity = 16): ApiResult<Decoded<typeof S.iommu_ioas_iova_ranges> & { ranges: IovaRange[] }> {
+    const buf = this.proc.scratchPage();
+    const r = this.call<typeof S.iommu_ioas_iova_ranges>('IOMMU_IOAS_IOVA_RANGES', { ioas_id: ioasId, num_iovas: capacity, allowed_iovas: buf });
+    const n = Math.min(capacity, r.out.num_iovas);
+    const bytes = n ? this.proc.peek(buf, n * S.iommu_iova_range.size) : new Uint8Array(0);
+    const ranges = typeof bytes === 'number' ? [] : decodeArray(S.iommu_iova_range, bytes, n);
+    return { ...r, out: { ...r.out, ranges } };
+  }
+
+  /** IOAS_ALLOW_IOVAS from a list (written to user memory first, as a C caller would). */
+  ioasAllowIovas(ioasId: number, ranges: readonly IovaRange[]) {
+    const buf = this.proc.scratchPage();
+    if (ranges.length) {
+      const bytes = new Uint8Array(ranges.length * S.iommu_iova_range.size);
+      encodeArray(S.iommu_iova_range, ranges as never, bytes);
+      this.proc.poke(buf, bytes);
+    }
+    return this.call<typeof S.iommu_ioas_allow_iovas>('IOMMU_IOAS_ALLOW_IOVAS', { ioas_id: ioasId, num_iovas: ranges.length, allowed_iovas: buf });
+  }
+}
+
+/** Create a process in the simulation and return its handle. */
+export function spawnProc(sim: Simulation, opts: Parameters<Simulation['createProcess']>[0] = {}): Proc {
+  return new Proc(sim, sim.createProcess(opts));
+}
