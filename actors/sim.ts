@@ -65,7 +65,12 @@ export class Simulation {
   readonly header: SimHeader;
   private journal: JournalWriter | undefined;
 
-  constructor(opts: SimOptions = {}, restoreFrom?: { snapshot: RuntimeSnapshot<World>; strategy?: Strategy }) {
+  /**
+   * `from.snapshot` rebuilds a simulation from a snapshot instead of the
+   * initial state; `from.strategy` replaces the scheduling strategy (a replay
+   * answers choices from its journal).
+   */
+  constructor(opts: SimOptions = {}, from: { snapshot?: RuntimeSnapshot<World>; strategy?: Strategy } = {}) {
     const seed = opts.seed ?? 1;
     const strategy: StrategySpec = opts.strategy ?? { name: 'fifo' };
     const totalPages = opts.totalPages ?? 1 << 18;
@@ -79,10 +84,10 @@ export class Simulation {
       topology: opts.topology ?? null,
     };
     const rtOpts = { restorers: restorers(), snapshotEvery: opts.journal ? this.header.snapshotEvery : 0 };
-    if (restoreFrom) {
-      this.rt = Runtime.restore(restoreFrom.snapshot, { ...rtOpts, strategy: restoreFrom.strategy });
+    if (from.snapshot) {
+      this.rt = Runtime.restore(from.snapshot, { ...rtOpts, strategy: from.strategy });
     } else {
-      this.rt = new Runtime<World>({ ...rtOpts, world, strategy });
+      this.rt = new Runtime<World>({ ...rtOpts, world, strategy: from.strategy ?? strategy });
       this.rt.spawn(new KernelActor());
       this.rt.spawn(ThreadActor.create(INIT_PID, 1));
       world.procs[INIT_PID] = { pid: INIT_PID, fds: {}, threads: [1] };
@@ -133,10 +138,10 @@ export class Simulation {
   /** A system call from thread pid.tid, run to completion. */
   syscall(pid: number, call: string, args: Record<string, unknown> = {}, tid = 1): SyscallResult {
     const t = this.thread(pid, tid);
-    t.st.last = null;
+    const before = t.st.completed;
     this.rt.inject(t.id, KERNEL_ACTOR, 'ioctl', 'syscall', { call, pid, args });
     this.settle();
-    const r = t.st.last as SyscallResult | null;
+    const r = t.st.completed > before ? (t.st.last as SyscallResult) : null;
     if (!r) throw new SimulationError(`syscall ${call} of ${t.id} got no answer`);
     return r;
   }
@@ -147,10 +152,10 @@ export class Simulation {
     const file = this.world.procs[pid]?.fds[fd];
     const desc = file === undefined ? undefined : this.world.files[file];
     if (!desc || desc.kind === 'memfd') return { errno: EBADF, arg };
-    t.st.last = null;
+    const before = t.st.completed;
     this.rt.inject(t.id, desc.actor, 'ioctl', 'ioctl', { cmd: cmd >>> 0, arg, pid });
     this.settle();
-    const r = t.st.last as { errno: number; arg?: Uint8Array } | null;
+    const r = t.st.completed > before ? (t.st.last as { errno: number; arg?: Uint8Array }) : null;
     if (!r) throw new SimulationError(`ioctl 0x${cmd.toString(16)} of ${t.id} got no answer`);
     return { errno: r.errno, arg: r.arg ?? arg };
   }

@@ -45,6 +45,8 @@ export interface ThreadState {
   waiting: boolean;
   last: CallResult | null;
   calls: number;
+  /** Replies received; a caller outside the model compares it to see its call finished. */
+  completed: number;
   /** Expectation failures: step index and what happened. */
   failures: { pc: number; message: string }[];
 }
@@ -66,7 +68,7 @@ export class ThreadActor implements SimActor<World> {
   ) {}
 
   static create(pid: number, tid: number, program: ThreadStep[] | null = null): ThreadActor {
-    return new ThreadActor(threadActorId(pid, tid), { pid, tid, program, pc: 0, waiting: false, last: null, calls: 0, failures: [] });
+    return new ThreadActor(threadActorId(pid, tid), { pid, tid, program, pc: 0, waiting: false, last: null, calls: 0, completed: 0, failures: [] });
   }
 
   persist(): ThreadState {
@@ -97,6 +99,7 @@ export class ThreadActor implements SimActor<World> {
   private complete(env: Envelope, ctx: DeliveryContext<World>): void {
     const b = env.body as { errno: number; ret?: number | bigint; arg?: Uint8Array; data?: Uint8Array };
     this.st.waiting = false;
+    this.st.completed++;
     this.st.last = { call: env.type === 'ioctl.ret' ? 'ioctl' : 'syscall', errno: b.errno, ret: b.ret ?? (b.errno ? -1 : 0) };
     if (b.arg) this.st.last.arg = b.arg;
     if (b.data) this.st.last.data = b.data;

@@ -118,25 +118,31 @@ export class JournalReader {
 
   /** Nearest snapshot at or before `seq`, and the envelopes that follow it. */
   seekSnapshot(seq: number): SeekResult {
+    const r = this.seekRecords(seq);
+    return { snapshot: r.snapshot, envelopes: onlyEnvelopes(r.records) };
+  }
+
+  /**
+   * Like seekSnapshot, but yields every record after the snapshot (inputs
+   * and the snapshots further on as well), which is what a replay needs.
+   */
+  seekRecords(seq: number): { snapshot: (Snapshot & { offset: number }) | null; records: Generator<JournalRecord> } {
     const snaps = this.recordIndex().snapshots;
     let best: SnapshotRef | undefined;
     for (const s of snaps) if (s.seq <= seq && (!best || s.seq >= best.seq)) best = s;
-    if (!best) return { snapshot: null, envelopes: this.envelopesFrom(this.walkFromStart()) };
+    if (!best) return { snapshot: null, records: this.walk(this.walkFromStart()) };
     const n = this.indexOfOffset(best.offset);
     const frame = this.readFrame(best.offset, n, true, newFrame());
     const row = this.decodeRow(frame, n);
     const { snap, strings } = this.guard(best.offset, n, () => decodeSnapRow(row));
     const start = { offset: frame.next, strings: new StringResolver(strings), index: n + 1 };
-    return { snapshot: { ...snap, offset: best.offset }, envelopes: this.envelopesFrom(start) };
+    return { snapshot: { ...snap, offset: best.offset }, records: this.walk(start) };
   }
 
   private walkFromStart(): WalkStart {
     return { offset: this.bodyOffset, strings: new StringResolver(), index: 1 };
   }
 
-  private *envelopesFrom(start: WalkStart): Generator<Envelope> {
-    for (const r of this.walk(start)) if (r.type === 'env') yield r.value;
-  }
 
   /**
    * Strict forward walk to the end of the file.  Also enforces the ordering
@@ -278,4 +284,8 @@ export class JournalReader {
     this.fullTable = start.strings.strings;
     return this.fullTable;
   }
+}
+
+function* onlyEnvelopes(records: Generator<JournalRecord>): Generator<Envelope> {
+  for (const r of records) if (r.type === 'env') yield r.value;
 }
