@@ -21,6 +21,8 @@ export const NO_TAG2 = 0xffffffff;
 export const ANY = -1;
 
 const KW = 5; // key words: tag, tag2, meta, pnLo, pnHi
+const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
+const LOWMASK = Uint32Array.from({ length: 64 }, (_, i) => (i >= 32 ? 0xffffffff : 2 ** i - 1));
 const META_VALID = 0x80000000;
 
 export interface IotlbState {
@@ -109,8 +111,8 @@ export function iotlbLookup(
       if (keys[o + 3] === pnLo && keys[o + 2] === m && keys[o] === tag && keys[o + 1] === tag2 && keys[o + 4] === pnHi) {
         const info = s.info[i]!;
         out.index = i;
-        out.pageSize = 2 ** l2;
-        out.pa = s.pa[i]! + ((lo & (out.pageSize - 1)) >>> 0);
+        out.pageSize = POW2[l2]!;
+        out.pa = s.pa[i]! + ((lo & LOWMASK[l2]!) >>> 0);
         out.prot = info & 3;
         out.dirtyOk = (info >>> 2) & 1;
         s.hits++;

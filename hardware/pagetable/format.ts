@@ -220,91 +220,79 @@ export const EV = {
  * dirty-tracking enable of the context (VT-d SSADE, SMMU CD.HD, AMD DTE.HAD),
  * `ha` the LPAE hardware access-flag enable.
  */
-export function leafEval(
-  style: number,
-  hwUpdates: boolean,
-  lo: number,
-  hi: number,
-  path: number,
-  access: number,
-  tracking: boolean,
-  ha: boolean,
-): number {
-  const write = (access & ACC_WRITE) !== 0;
-  let nlo = lo;
-  let code = 0;
-  let prot = 0;
-  let dirtyOk = 1;
-  switch (style) {
-    case STYLE_VTD_SL: {
-      prot = lo & 3;
-      if (write ? (lo & 2) === 0 : (lo & 1) === 0) code = FAULT_PERMISSION;
-      else if (tracking) {
-        nlo |= 0x100; // A
-        if (write) nlo |= 0x200; // D
-        dirtyOk = (lo & 0x300) === 0x300 ? 1 : 0;
-      }
-      break;
-    }
-    case STYLE_X86: {
-      prot = PROT_READ | (path & 2);
-      if ((access & ACC_PRIV) === 0 && (path & 4) === 0) code = FAULT_PERMISSION;
-      else if (write && (path & 2) === 0) code = FAULT_PERMISSION;
-      else {
-        nlo |= 0x20; // A
-        if (write) nlo |= 0x40; // D
-        dirtyOk = (lo & 0x60) === 0x60 ? 1 : 0;
-      }
-      break;
-    }
-    case STYLE_LPAE_S1: {
-      const ro = (lo & 0x80) !== 0;
-      const dbm = (hi & (1 << 19)) !== 0 && tracking;
-      prot = PROT_READ | (!ro || dbm ? PROT_WRITE : 0);
-      if ((lo & 0x400) === 0 && !ha) code = FAULT_ACCESS;
-      else if ((access & ACC_PRIV) === 0 && (lo & 0x40) === 0) code = FAULT_PERMISSION;
-      else if (write && ro && !dbm) code = FAULT_PERMISSION;
-      else {
-        nlo |= 0x400;
-        if (write && ro) nlo &= ~0x80; // writable-clean -> writable-dirty
-        dirtyOk = ro ? 0 : 1;
-        if ((lo & 0x400) === 0) dirtyOk = 0;
-      }
-      break;
-    }
-    case STYLE_LPAE_S2: {
-      const w = (lo & 0x80) !== 0;
-      const dbm = (hi & (1 << 19)) !== 0 && tracking;
-      prot = (lo & 0x40 ? PROT_READ : 0) | (w || dbm ? PROT_WRITE : 0);
-      if ((lo & 0x400) === 0 && !ha) code = FAULT_ACCESS;
-      else if (write ? !w && !dbm : (lo & 0x40) === 0) code = FAULT_PERMISSION;
-      else {
-        nlo |= 0x400;
-        if (write) nlo |= 0x80; // S2AP[1] set by hardware: now writable-dirty
-        dirtyOk = w && (lo & 0x400) !== 0 ? 1 : 0;
-      }
-      break;
-    }
-    default: {
-      // AMD-Vi v1 (and the mock, which uses the AMDv1 layout)
-      prot = ((hi >>> 29) & 1) | ((hi >>> 29) & 2);
-      if (write ? (hi & (1 << 30)) === 0 : (hi & (1 << 29)) === 0) code = FAULT_PERMISSION;
-      else if (tracking && hwUpdates) {
-        nlo |= 0x20;
-        if (write) nlo |= 0x40;
-        dirtyOk = (lo & 0x60) === 0x60 ? 1 : 0;
-      }
-      break;
-    }
-  }
-  if (!hwUpdates) {
-    nlo = lo;
-    dirtyOk = 1;
-  }
+function finish(code: number, lo: number, hi: number, nlo: number, prot: number, dirtyOk: number, access: number, hwUpdates: boolean): number {
   EV.code = code;
-  EV.lo = (access & ACC_UPDATE) !== 0 && code === 0 ? nlo >>> 0 : lo;
+  EV.lo = hwUpdates && (access & ACC_UPDATE) !== 0 && code === 0 ? nlo >>> 0 : lo;
   EV.hi = hi;
   EV.prot = prot;
-  EV.dirtyOk = dirtyOk;
+  EV.dirtyOk = hwUpdates ? dirtyOk : 1;
   return code;
+}
+
+function evalVtdSl(lo: number, hi: number, access: number, tracking: boolean): number {
+  const write = (access & ACC_WRITE) !== 0;
+  if (write ? (lo & 2) === 0 : (lo & 1) === 0) return finish(FAULT_PERMISSION, lo, hi, lo, lo & 3, 1, access, true);
+  if (!tracking) return finish(0, lo, hi, lo, lo & 3, 1, access, true);
+  const nlo = lo | 0x100 | (write ? 0x200 : 0); // A, D
+  return finish(0, lo, hi, nlo, lo & 3, (lo & 0x300) === 0x300 ? 1 : 0, access, true);
+}
+
+function evalX86(lo: number, hi: number, path: number, access: number): number {
+  const write = (access & ACC_WRITE) !== 0;
+  const prot = PROT_READ | (path & 2);
+  if ((access & ACC_PRIV) === 0 && (path & 4) === 0) return finish(FAULT_PERMISSION, lo, hi, lo, prot, 1, access, true);
+  if (write && (path & 2) === 0) return finish(FAULT_PERMISSION, lo, hi, lo, prot, 1, access, true);
+  const nlo = lo | 0x20 | (write ? 0x40 : 0); // A, D
+  return finish(0, lo, hi, nlo, prot, (lo & 0x60) === 0x60 ? 1 : 0, access, true);
+}
+
+function evalLpaeS1(lo: number, hi: number, access: number, tracking: boolean, ha: boolean): number {
+  const write = (access & ACC_WRITE) !== 0;
+  const ro = (lo & 0x80) !== 0;
+  const dbm = (hi & (1 << 19)) !== 0 && tracking;
+  const prot = PROT_READ | (!ro || dbm ? PROT_WRITE : 0);
+  if ((lo & 0x400) === 0 && !ha) return finish(FAULT_ACCESS, lo, hi, lo, prot, 1, access, true);
+  if ((access & ACC_PRIV) === 0 && (lo & 0x40) === 0) return finish(FAULT_PERMISSION, lo, hi, lo, prot, 1, access, true);
+  if (write && ro && !dbm) return finish(FAULT_PERMISSION, lo, hi, lo, prot, 1, access, true);
+  let nlo = lo | 0x400;
+  if (write && ro) nlo &= ~0x80; // writable-clean -> writable-dirty
+  return finish(0, lo, hi, nlo, prot, ro || (lo & 0x400) === 0 ? 0 : 1, access, true);
+}
+
+function evalLpaeS2(lo: number, hi: number, access: number, tracking: boolean, ha: boolean): number {
+  const write = (access & ACC_WRITE) !== 0;
+  const w = (lo & 0x80) !== 0;
+  const dbm = (hi & (1 << 19)) !== 0 && tracking;
+  const prot = (lo & 0x40 ? PROT_READ : 0) | (w || dbm ? PROT_WRITE : 0);
+  if ((lo & 0x400) === 0 && !ha) return finish(FAULT_ACCESS, lo, hi, lo, prot, 1, access, true);
+  if (write ? !w && !dbm : (lo & 0x40) === 0) return finish(FAULT_PERMISSION, lo, hi, lo, prot, 1, access, true);
+  const nlo = lo | 0x400 | (write ? 0x80 : 0); // S2AP[1] set by hardware: now writable-dirty
+  return finish(0, lo, hi, nlo, prot, w && (lo & 0x400) !== 0 ? 1 : 0, access, true);
+}
+
+function evalAmdV1(lo: number, hi: number, access: number, tracking: boolean, hwUpdates: boolean): number {
+  const write = (access & ACC_WRITE) !== 0;
+  const prot = ((hi >>> 29) & 1) | ((hi >>> 29) & 2);
+  if (write ? (hi & (1 << 30)) === 0 : (hi & (1 << 29)) === 0) return finish(FAULT_PERMISSION, lo, hi, lo, prot, 1, access, hwUpdates);
+  if (!tracking) return finish(0, lo, hi, lo, prot, 1, access, hwUpdates);
+  const nlo = lo | 0x20 | (write ? 0x40 : 0);
+  return finish(0, lo, hi, nlo, prot, (lo & 0x60) === 0x60 ? 1 : 0, access, hwUpdates);
+}
+
+/**
+ * Leaf rules per format family; results in EV. `path` is the AND of every
+ * descriptor's lo half on the walk (x86 checks R/W and U/S at every level).
+ * `tracking` is the dirty-tracking enable of the context (VT-d SSADE, SMMU
+ * CD.HD, AMD DTE.HAD), `ha` the LPAE hardware access-flag enable.
+ */
+export function leafEval(
+  style: number, hwUpdates: boolean, lo: number, hi: number, path: number, access: number, tracking: boolean, ha: boolean,
+): number {
+  switch (style) {
+    case STYLE_VTD_SL: return evalVtdSl(lo, hi, access, tracking);
+    case STYLE_X86: return evalX86(lo, hi, path, access);
+    case STYLE_LPAE_S1: return evalLpaeS1(lo, hi, access, tracking, ha);
+    case STYLE_LPAE_S2: return evalLpaeS2(lo, hi, access, tracking, ha);
+    default: return evalAmdV1(lo, hi, access, tracking, hwUpdates);
+  }
 }

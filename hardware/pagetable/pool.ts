@@ -67,6 +67,8 @@ export function poolAlloc(p: PoolState): number {
   p.live++;
   if (p.freeTop > 0) return p.free[--p.freeTop]!;
   if (p.top >= p.used.length) grow(p);
+  // the walker computes word offsets as (node << 10) in int32
+  if (p.top >= 1 << 21) throw new RangeError('page-table pool exhausted (2^21 nodes = 8 GiB of tables)');
   return p.top++;
 }
 

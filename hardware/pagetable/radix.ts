@@ -114,7 +114,11 @@ export function ptWalk(pool: PoolState, t: TableState, iova: number, access: num
   const shift = f.shift;
   const hi = (iova / TWO32) >>> 0;
   const lo = iova >>> 0;
+  // Format fields in locals: the loop then touches only the words array.
   const validLo = f.validLo;
+  const leafMaskLo = f.leafMaskLo;
+  const leafValLo = f.leafValLo;
+  const addrHiMask = f.addrHiMask;
   let node = t.root;
   let path = -1;
   let lvl = t.levels - 1;
@@ -124,7 +128,8 @@ export function ptWalk(pool: PoolState, t: TableState, iova: number, access: num
   for (;;) {
     const s = shift[lvl]!;
     const idx = s >= 32 ? (hi >>> (s - 32)) & 511 : ((lo >>> s) | (hi << (32 - s))) & 511;
-    e = node * NODE_WORDS + (idx << 1);
+    // node indices stay below 2^21 (8 GiB of tables), so this is int32 arithmetic
+    e = (node << 10) | (idx << 1);
     dlo = words[e]!;
     dhi = words[e + 1]!;
     if ((dlo & validLo) === 0) return walkFault(out, FAULT_TRANSLATION, lvl, f);
@@ -133,11 +138,11 @@ export function ptWalk(pool: PoolState, t: TableState, iova: number, access: num
       if ((dlo & f.pageMaskLo) !== f.pageValLo) return walkFault(out, FAULT_TRANSLATION, lvl, f);
       break;
     }
-    if ((dlo & f.leafMaskLo) === f.leafValLo) {
+    if ((dlo & leafMaskLo) === leafValLo) {
       if (lvl > MAX_LEAF_LEVEL) return walkFault(out, FAULT_TRANSLATION, lvl, f);
       break;
     }
-    node = (dlo >>> 12) + (dhi & f.addrHiMask) * TWO20;
+    node = (dlo >>> 12) | ((dhi & addrHiMask) << 20);
     lvl--;
   }
   const code = leafEval(f.style, f.hwUpdates, dlo, dhi, path, access, t.tracking, t.ha);
