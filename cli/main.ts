@@ -6,6 +6,9 @@ import { Command, CommanderError } from 'commander';
 import { SIMULATOR_VERSION } from '../actors/sim.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerJournalCommands } from './journal.ts';
+import { registerReplayCommands } from './replay.ts';
+import { registerTtCommand } from './tt.ts';
+import { registerRunCommand } from './run.ts';
 import { CliError, err } from './util.ts';
 
 export function buildProgram(): Command {
@@ -18,6 +21,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemoCommand(program);
   registerJournalCommands(program);
+  registerRunCommand(program);
+  registerReplayCommands(program);
+  registerTtCommand(program);
   // exitOverride and the help-after-error hint apply to every subcommand.
   for (const c of allCommands(program)) c.exitOverride().showHelpAfterError(true);
   return program;
