@@ -10,7 +10,7 @@ import { allocFd, type FileDesc, type World } from './world.ts';
 import { EBADF, EINVAL, ENOENT, ESRCH } from '../uapi/errno.ts';
 import { createMm, mmap, munmap, mprotect, readUser, writeUser, exitMm, type CreateMmOpts } from './mm/process.ts';
 import { memfdCreate, memfdRelease } from './mm/memfd.ts';
-import { ThreadActor } from './thread.ts';
+import { ThreadActor, threadActorId } from './thread.ts';
 
 export const KERNEL_ACTOR = 'kernel';
 
@@ -86,6 +86,27 @@ const syscalls: Record<string, Handler> = {
     }
     exitMm(ctx.world.mem, mm);
     return { errno: 0, ret: 0 };
+  },
+  /** A new thread running `program` (scenario threads); it starts at once unless `start: false`. */
+  'thread.create': (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    if (!proc) return err(ESRCH);
+    const tid = b.args.tid ?? Math.max(...proc.threads) + 1;
+    if (proc.threads.includes(tid)) return err(EINVAL);
+    proc.threads.push(tid);
+    const t = ThreadActor.create(b.pid, tid, b.args.program ?? null);
+    ctx.spawn(t);
+    if (b.args.start !== false) ctx.post(t.id, 'internal', 'start', {});
+    return { errno: 0, ret: tid };
+  },
+  /** Start threads created with `start: false` together, so their programs run concurrently. */
+  'thread.start': (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    if (!proc) return err(ESRCH);
+    const tids = (b.args.tids as number[]) ?? [];
+    if (tids.some((t) => !proc.threads.includes(t))) return err(ESRCH);
+    for (const tid of tids) ctx.post(threadActorId(b.pid, tid), 'internal', 'start', {});
+    return { errno: 0, ret: tids.length };
   },
   mmap: (ctx, b) => {
     const mm = procMm(ctx, b.pid);
