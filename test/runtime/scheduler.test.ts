@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../actors/runtime/envelope.ts';
-import { pingWorld, pingActor } from './pingpong.ts';
+import { pingWorld, pingActor } from '../../scenarios/pingpong.ts';
 import { Runtime, type RuntimeSnapshot } from '../../actors/runtime/runtime.ts';
 import { createPrng, nextInt, nextU32 } from '../../actors/runtime/prng.ts';
 

@@ -1,11 +1,11 @@
 /**
- * A small xstate machine used by the runtime tests: a counter that, on every
+ * A small xstate machine for the runtime tests and benchmark: a counter that, on every
  * 'ping', posts a 'pong' to its peer until its budget is spent.
  */
 import { setup } from 'xstate';
-import { XStateActor, hostPost, type MachineEvent, type PostParams } from '../../actors/runtime/xstate-actor.ts';
-import { Runtime } from '../../actors/runtime/runtime.ts';
-import type { StrategySpec } from '../../actors/runtime/strategy.ts';
+import { XStateActor, hostPost, type MachineEvent, type PostParams } from '../actors/runtime/xstate-actor.ts';
+import { Runtime } from '../actors/runtime/runtime.ts';
+import type { StrategySpec } from '../actors/runtime/strategy.ts';
 
 interface Ctx {
   peer: string;
