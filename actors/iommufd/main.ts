@@ -220,7 +220,20 @@ function releasePass(x: IctxImpl): void {
   }
 }
 
+/** No ioctl of this context is still running (each one holds the file, like fdget in the kernel). */
+function noCallsInFlight(d: IctxData): boolean {
+  for (const _ in d.calls) return false;
+  return true;
+}
+
 export const ictxKindMachine = ictxMachine.provide({
+  guards: {
+    // Release waits for the ioctls issued before the last close: they hold the file.
+    noFileRefs: ({ context }: { context: IctxContext }) => {
+      const d = context.data as IctxData;
+      return d.fileRefs === 0 && noCallsInFlight(d);
+    },
+  } as never,
   actions: {
     post: hostPost as never,
     ioctl: ({ context, event }: Args) => onIoctl(view(context, event.env), event.env),
