@@ -147,3 +147,12 @@ export function objLiveIds(t: ObjTable): number[] {
   for (const k in t.entries) if (t.entries[k]!.state === 'live') ids.push(Number(k));
   return ids.sort((a, b) => a - b);
 }
+
+/**
+ * The KASAN analogue for model variants of use-after-free bugs (spec/bugs.md
+ * B02, B04): code that the buggy kernel runs on freed memory records what it
+ * touched here, in the shared world, so invariants and replays see it.
+ */
+export function reportUseAfterFree(kobj: Record<string, any>, what: string): void {
+  (kobj.kasan ??= [] as string[]).push(what);
+}
