@@ -24,9 +24,12 @@ import {
   ULONG_MAX, convIommuProt, createIopt, ioptAccessPinsIn, ioptAccessUnpin, ioptAllowIovas, ioptDestroy,
   ioptFreePagesList, ioptGetHugePages, ioptGetPages, ioptIovaRangesFill, ioptMapFilePages, ioptMapPages,
   ioptMapPagesBegin, ioptMapPagesFinish, ioptPrepareUserPages, ioptSetHugePages, ioptUnmap, ioptUnmapAll,
+  ioptAddDomain, ioptRemoveDomain, ioptReserve, ioptRemoveReserved, type IoptDomain,
+  ioptUnmapResume, type UnmapResult, type UnmapResume,
   type AccessUnmapNotice, type DomainEffect, type IoPagetable, type IovaRange, type PagesListElm, type PendingMap,
 } from './io_pagetable.ts';
 import { pagesChangeProcess, type PagesEnv } from './pages.ts';
+import { reportUseAfterFree } from './object.ts';
 
 export const U64_MAX = 0xffffffffffffffffn;
 
@@ -66,8 +69,42 @@ function notifyAccesses(o: ObjSelf, n: AccessUnmapNotice): void {
     for (const pin of ioptAccessPinsIn(iopt(o), id, n.iova, last)) {
       ioptAccessUnpin(iopt(o), env, id, pin.iova, pin.last - pin.iova + 1n);
     }
-    o.request('access.unmapped', { access: id, iova: n.iova, length: n.length });
+    // The explorer's in-kernel test access (explore/access.ts) has no object to tell.
+    if (id !== EXPLORER_ACCESS_ID) o.request('access.unmapped', { access: id, iova: n.iova, length: n.length });
   }
+}
+
+/** Access id of the explorer's test access: no table object has id 0. */
+export const EXPLORER_ACCESS_ID = 0;
+
+/** An UNMAP waiting for access callbacks: the IOVA lock is dropped between its steps. */
+interface PendingUnmap {
+  call: number;
+  notice: AccessUnmapNotice;
+  resume: UnmapResume;
+  /** The area that had pins (the buggy kernel of B04 keeps using it after unlocking). */
+  areaId: number;
+}
+
+/**
+ * iopt_unmap_iova_range with access pins: it drops the locks to call each
+ * access's unmap callback, then relocks and retries.  Those are separate
+ * deliveries ('unmap_notify', 'unmap_relock') so another thread can run in
+ * between, as in the kernel.
+ */
+function unmapStep(o: ObjSelf, call: number, r: UnmapResult): OpResult | null {
+  postEffects(o, r.effects);
+  if (r.status === 'done') return { errno: r.errno, out: { unmapped: r.unmapped } };
+  const d = o.data as IoasData & { pendingUnmaps?: Record<number, PendingUnmap> };
+  const id = d.nextPending++;
+  const area = iopt(o).areas.find((ar) => ar.iova === r.resume!.start);
+  (d.pendingUnmaps ??= {})[id] = { call, notice: r.notice!, resume: r.resume!, areaId: area?.id ?? 0 };
+  o.post(o.actorId, 'internal', 'op', { call, op: 'unmap_notify', args: { pending: id } });
+  return null;
+}
+
+function pendingUnmap(o: ObjSelf, id: number): PendingUnmap {
+  return (o.data as { pendingUnmaps: Record<number, PendingUnmap> }).pendingUnmaps[id]!;
 }
 
 function mapResult(o: ObjSelf, r: { errno: number; iova: bigint; effects: DomainEffect[] }): OpResult {
@@ -126,13 +163,38 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       return 'errno' in g ? { errno: g.errno } : { errno: 0, out: { list: g.list } };
     },
     copy_map: (o, a: { list: PagesListElm[]; length: bigint; iova: bigint; prot: number; fixed: boolean }, body) => mapList(o, body.call, a.list, a),
-    unmap: (o, a: { iova: bigint; length: bigint; all: boolean }) => {
+    unmap: (o, a: { iova: bigint; length: bigint; all: boolean }, body) => {
+      if (iopt(o).accesses.length > 0) {
+        // Without `notify` the io_pagetable stops at an area with pins and says so.
+        const env = ioptEnv(o.world);
+        return unmapStep(o, body.call, a.all ? ioptUnmapAll(iopt(o), env) : ioptUnmap(iopt(o), env, a.iova, a.length));
+      }
       const notify = (n: AccessUnmapNotice) => notifyAccesses(o, n);
       const env = ioptEnv(o.world);
       const r = a.all ? ioptUnmapAll(iopt(o), env, { notify }) : ioptUnmap(iopt(o), env, a.iova, a.length, { notify });
       postEffects(o, r.effects);
       return { errno: r.errno, out: { unmapped: r.unmapped } };
     },
+    unmap_notify: (o, a: { pending: number }, body) => {
+      notifyAccesses(o, pendingUnmap(o, a.pending).notice);
+      o.post(o.actorId, 'internal', 'op', { call: body.call, op: 'unmap_relock', args: a });
+      return null;
+    },
+    unmap_relock: (o, a: { pending: number }) => {
+      const p = pendingUnmap(o, a.pending);
+      delete (o.data as { pendingUnmaps: Record<number, PendingUnmap> }).pendingUnmaps[a.pending];
+      if (o.world.config.variant === 'B04') {
+        // B04 (spec/bugs.md, "Do not access the area pointer after unlocking"):
+        // the buggy kernel restarts from the area it found before unlocking;
+        // if another UNMAP freed that area meanwhile, that read is a UAF.
+        const area = iopt(o).areas.find((ar) => ar.id === p.areaId);
+        if (!area) reportUseAfterFree(o.world.kobj, `IOAS_UNMAP (call ${p.call}) read area ${p.areaId} of ${o.actorId} after it was freed`);
+      }
+      // Fixed: restart the lookup from the copied start/last.
+      return unmapStep(o, p.call, ioptUnmapResume(iopt(o), ioptEnv(o.world), p.resume));
+    },
+    /** B02's late "unlock" of a put: touches the object and answers nothing. */
+    unlock: () => null,
     huge_pages: (o, a: { op: number; val: bigint }) => {
       if (a.op === IOMMU_OPTION_OP_GET) return { errno: 0, out: { val: ioptGetHugePages(iopt(o)) ? 1n : 0n } };
       if (a.op !== IOMMU_OPTION_OP_SET) return { errno: EOPNOTSUPP };
@@ -140,6 +202,44 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       return { errno: ioptSetHugePages(iopt(o), a.val === 1n), out: { val: a.val } };
     },
     pages_ids: (o) => ({ errno: 0, out: { ids: iopt(o).areas.map((ar) => ar.pagesId) } }),
+    // Called synchronously by HWPT and device code (the kernel holds the IOAS locks across them).
+    add_domain: (o, a: IoptDomain) => {
+      const r = ioptAddDomain(iopt(o), ioptEnv(o.world), a);
+      postEffects(o, r.effects);
+      return { errno: r.errno };
+    },
+    remove_domain: (o, a: { domain: number }) => {
+      const r = ioptRemoveDomain(iopt(o), ioptEnv(o.world), a.domain);
+      postEffects(o, r.effects);
+      return { errno: r.errno };
+    },
+    /** Reserve a device's regions (owner 'device:<id>'), all or nothing. */
+    reserve: (o, a: { owner: string; ranges: IovaRange[] }) => {
+      const env = ioptEnv(o.world);
+      for (const r of a.ranges) {
+        const e = ioptReserve(iopt(o), env, a.owner, r.start, r.last);
+        if (e) {
+          ioptRemoveReserved(iopt(o), a.owner);
+          return { errno: e };
+        }
+      }
+      return { errno: 0 };
+    },
+    unreserve: (o, a: { owner: string }) => {
+      ioptRemoveReserved(iopt(o), a.owner);
+      return { errno: 0 };
+    },
+    auto_hwpts: (o) => ({ errno: 0, out: { ids: [...(o.data as IoasData).autoHwpts] } }),
+    auto_add: (o, a: { hwpt: number }) => {
+      (o.data as IoasData).autoHwpts.push(a.hwpt);
+      return { errno: 0 };
+    },
+    auto_remove: (o, a: { hwpt: number }) => {
+      const d = o.data as IoasData;
+      d.autoHwpts = d.autoHwpts.filter((h) => h !== a.hwpt);
+      return { errno: 0 };
+    },
+    alignment: (o) => ({ errno: 0, out: { iovaAlignment: iopt(o).iovaAlignment } }),
   },
   destroy(o) {
     const r = ioptDestroy(iopt(o), ioptEnv(o.world));
@@ -195,6 +295,28 @@ export const ioasIovaRangesIoctl: IoctlHandler = {
     return toIoas(x, call, cmd.ioas_id, 'iova_ranges', { capacity: cmd.num_iovas });
   },
   resume(x, call, ret) {
+    if (call.s.b02) {
+      // B02: the late unlock touches the object, which may be freed by now.
+      x.c.post(call.s.b02.actor, 'internal', 'op', { call: 0, op: 'unlock', args: {} });
+      return call.s.b02.step;
+    }
+    const step = iovaRangesResume(x, call, ret);
+    if (x.c.world.config.variant === 'B02') {
+      // B02 (spec/bugs.md, "Do not UAF during iommufd_put_object()"): the
+      // buggy put decremented users first and released the object's lock in
+      // a later step, so a DESTROY can free the object in between.
+      const id = call.s.cmd.ioas_id as number;
+      call.s.b02 = { actor: x.d.table.entries[id]!.actor, step };
+      putRef(x, call, id);
+      x.c.post(x.actorId, 'internal', 'op.ret', { call: call.id, from: id, errno: 0, out: { b02: 'unlock' } });
+      return 'wait';
+    }
+    return step;
+  },
+};
+
+function iovaRangesResume(x: Ictx, call: Call, ret: OpRet): Step {
+  {
     const { total, copied, iovaAlignment, errno } = ret.out as { total: number; copied: IovaRange[]; iovaAlignment: number; errno: number };
     if (copied.length) {
       const buf = new Uint8Array(copied.length * PAGE_RANGE);
@@ -205,8 +327,8 @@ export const ioasIovaRangesIoctl: IoctlHandler = {
     encode(S.iommu_ioas_iova_ranges, { num_iovas: total, out_iova_alignment: BigInt(iovaAlignment) }, call.kbuf);
     // The count is written back before EMSGSIZE so user space can size its array.
     return errno ? { errno, respond: true } : 0;
-  },
-};
+  }
+}
 
 /** Read `n` iova ranges from user memory; stops at the first unreadable entry. */
 function readRanges(x: Ictx, pid: number, uptr: bigint, n: number): { ranges: IovaRange[]; faultAt: number } {
