@@ -5,7 +5,7 @@
  * spec and the plain-data results in their snapshots.
  */
 import type { IommuKind, IommuSpec, TopologySpec } from '../topology.ts';
-import type { IommuModel } from './types.ts';
+import type { FlushOp, InvalidateContext, IommuModel, NestedDomainParams, ViommuParams } from './types.ts';
 import { mockModel } from './mock.ts';
 import { vtdModel } from './vtd.ts';
 import { smmuv3Model } from './smmuv3.ts';
@@ -41,4 +41,19 @@ export function modelForDevice(models: Readonly<Record<string, IommuModel>>, dev
   const m = Object.hasOwn(models, dev.iommu) ? models[dev.iommu] : undefined;
   if (!m) throw new Error(`device '${dev.id}': unknown iommu '${dev.iommu}'`);
   return m;
+}
+
+/**
+ * One invalidation entry on its own (a one-element array), routed to the
+ * HWPT or vIOMMU op by the target's shape.  Handy for callers that validate
+ * entry by entry; IOMMU_HWPT_INVALIDATE itself should pass the whole array
+ * to invalidateHwpt / invalidateViommu, because array-level rules (SMMUv3
+ * and mock vIOMMU copy everything first; SMMUv3 issues in batches) differ.
+ */
+export function invalidateEntry(
+  model: IommuModel, target: NestedDomainParams | ViommuParams, dataType: number, entry: Uint8Array, ctx?: InvalidateContext,
+): { errno: number; flushes: FlushOp[] } {
+  const req = { dataType, entryLen: entry.length, entryNum: 1, entries: entry };
+  const r = 'config' in target ? model.invalidateHwpt(target, req, ctx) : model.invalidateViommu(target, req, ctx);
+  return { errno: r.errno, flushes: r.flushes };
 }

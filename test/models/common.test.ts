@@ -3,7 +3,10 @@ import {
   copyStructFromUser, ioasReservedRegions, iommuCopyStructFromFullUserArray, iommuCopyStructFromUser,
   iommuCopyStructFromUserArray,
 } from '../../hardware/models/common.ts';
-import { createModel, createModels, modelForDevice } from '../../hardware/models/index.ts';
+import { createModel, createModels, invalidateEntry, modelForDevice } from '../../hardware/models/index.ts';
+import * as E from '../../uapi/enums.ts';
+import { pack } from '../../uapi/layout.ts';
+import { iommu_hwpt_invalidate_selftest } from '../../uapi/structs.ts';
 import { defaultTopology } from '../../hardware/topology.ts';
 import { E2BIG, EINVAL } from '../../uapi/errno.ts';
 import { iommu_hwpt_selftest, iommu_viommu_invalidate_selftest } from '../../uapi/structs.ts';
@@ -87,5 +90,21 @@ describe('model registry', () => {
       expect('domain' in r).toBe(true);
       if ('domain' in r) expect(structuredClone(r.domain)).toEqual(r.domain);
     }
+  });
+});
+
+describe('invalidateEntry', () => {
+  it('routes one entry to the HWPT op of a nested domain', () => {
+    const m = createModel({ id: 'm0', kind: 'mock' });
+    const dev = { id: 'k', iommu: 'm0', group: 0, pasid: 0, pri: false, ats: false, reservedRegions: [], cacheCoherent: true, msiIsolated: true };
+    const p = m.allocPaging(E.IOMMU_HWPT_ALLOC_NEST_PARENT, dev);
+    if (!('domain' in p)) throw new Error('alloc');
+    const n = m.allocNested(p.domain, E.IOMMU_HWPT_DATA_SELFTEST, new Uint8Array(4), dev);
+    if (!('domain' in n)) throw new Error('nested');
+    const e = pack(iommu_hwpt_invalidate_selftest, { flags: 0, iotlb_id: 1 });
+    expect(invalidateEntry(m, n.domain, E.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, e))
+      .toEqual({ errno: 0, flushes: [{ scope: 'mock-iotlb', all: false, index: 1 }] });
+    expect(invalidateEntry(m, n.domain, E.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, pack(iommu_hwpt_invalidate_selftest, { iotlb_id: 9 })).errno)
+      .toBe(EINVAL);
   });
 });
