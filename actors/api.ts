@@ -6,7 +6,8 @@
  * program's call would be) and decodes the struct user space gets back.
  */
 import type { Simulation, IoctlResult } from './sim.ts';
-import { ioctlEntry, type IoctlEntry } from '../uapi/dispatch.ts';
+import { ioctlEntry, VFIO_CDEV_IOCTL_OPS, type IoctlEntry } from '../uapi/dispatch.ts';
+import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_DETACH_PASID } from '../uapi/enums.ts';
 import { decode, decodeArray, encodeArray, pack, type Decoded, type EncodeInput } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
 import { PROT_READ, PROT_WRITE } from './mm/process.ts';
@@ -145,6 +146,21 @@ export class Iommufd {
   vfioIoas(f: In<typeof S.iommu_vfio_ioas>) {
     return this.call<typeof S.iommu_vfio_ioas>('IOMMU_VFIO_IOAS', f);
   }
+  hwptAlloc(f: In<typeof S.iommu_hwpt_alloc>) {
+    return this.call<typeof S.iommu_hwpt_alloc>('IOMMU_HWPT_ALLOC', f);
+  }
+  getHwInfo(f: In<typeof S.iommu_hw_info>) {
+    return this.call<typeof S.iommu_hw_info>('IOMMU_GET_HW_INFO', f);
+  }
+  hwptInvalidate(f: In<typeof S.iommu_hwpt_invalidate>) {
+    return this.call<typeof S.iommu_hwpt_invalidate>('IOMMU_HWPT_INVALIDATE', f);
+  }
+  setDirtyTracking(f: In<typeof S.iommu_hwpt_set_dirty_tracking>) {
+    return this.call<typeof S.iommu_hwpt_set_dirty_tracking>('IOMMU_HWPT_SET_DIRTY_TRACKING', f);
+  }
+  getDirtyBitmap(f: In<typeof S.iommu_hwpt_get_dirty_bitmap>) {
+    return this.call<typeof S.iommu_hwpt_get_dirty_bitmap>('IOMMU_HWPT_GET_DIRTY_BITMAP', f);
+  }
   changeProcess() {
     return this.call<typeof S.iommu_ioas_change_process>('IOMMU_IOAS_CHANGE_PROCESS', {});
   }
@@ -174,4 +190,36 @@ export class Iommufd {
 /** Create a process in the simulation and return its handle. */
 export function spawnProc(sim: Simulation, opts: Parameters<Simulation['createProcess']>[0] = {}): Proc {
   return new Proc(sim, sim.createProcess(opts));
+}
+
+/** A VFIO device file (/dev/vfio/devices/vfioN) with its cdev ioctls. */
+export class VfioDevice {
+  constructor(
+    readonly proc: Proc,
+    readonly fd: number,
+  ) {}
+
+  private call(entryName: 'VFIO_DEVICE_BIND_IOMMUFD' | 'VFIO_DEVICE_ATTACH_IOMMUFD_PT' | 'VFIO_DEVICE_DETACH_IOMMUFD_PT', fields: Record<string, unknown>) {
+    const e = VFIO_CDEV_IOCTL_OPS.find((x) => x.name === entryName)!;
+    const arg = pack(e.layout, { argsz: e.layout.size, ...fields } as never);
+    const r = this.proc.ioctl(this.fd, e.cmd, arg);
+    return { ok: r.errno === 0, errno: r.errno, out: decode(e.layout, r.arg) as Record<string, any> };
+  }
+
+  bind(iommufd: Iommufd | number) {
+    return this.call('VFIO_DEVICE_BIND_IOMMUFD', { iommufd: typeof iommufd === 'number' ? iommufd : iommufd.fd });
+  }
+  attach(ptId: number, pasid?: number) {
+    return this.call('VFIO_DEVICE_ATTACH_IOMMUFD_PT', pasid === undefined ? { pt_id: ptId } : { pt_id: ptId, flags: VFIO_DEVICE_ATTACH_PASID, pasid });
+  }
+  detach(pasid?: number) {
+    return this.call('VFIO_DEVICE_DETACH_IOMMUFD_PT', pasid === undefined ? {} : { flags: VFIO_DEVICE_DETACH_PASID, pasid });
+  }
+}
+
+/** Open the N-th VFIO device of the topology. */
+export function openVfio(proc: Proc, index: number): VfioDevice {
+  const fd = proc.open(`/dev/vfio/devices/vfio${index}`);
+  if (fd < 0) throw new Error(`open vfio${index} failed: errno ${-fd}`);
+  return new VfioDevice(proc, fd);
 }

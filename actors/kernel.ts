@@ -28,7 +28,7 @@ export interface SyscallResult {
 }
 
 /** Opening a device node: returns the file description or an errno. */
-export type Opener = (ctx: DeliveryContext<World>, file: number, pid: number) => FileDesc | number;
+export type Opener = (ctx: DeliveryContext<World>, file: number, pid: number, path: string) => FileDesc | number;
 /** Closing the last fd of a file description of this kind. */
 export type Releaser = (ctx: DeliveryContext<World>, file: number, desc: FileDesc) => void;
 /** read()/write() on a file of this kind: post the request; the reply goes to `replyTo`. */
@@ -38,9 +38,19 @@ const openers: Record<string, Opener> = {};
 const releasers: Partial<Record<FileDesc['kind'], Releaser>> = {};
 const fileIo: Partial<Record<FileDesc['kind'], FileIo>> = {};
 
-/** Device nodes and file kinds register themselves (iommufd registers /dev/iommu). */
+/**
+ * Device nodes and file kinds register themselves (iommufd registers
+ * /dev/iommu).  A path ending in '/' serves every node below it (the VFIO
+ * device directory, whose entries depend on the topology).
+ */
 export function registerDeviceNode(path: string, open: Opener): void {
   openers[path] = open;
+}
+
+function openerFor(path: string): Opener | undefined {
+  if (openers[path]) return openers[path];
+  const dir = path.slice(0, path.lastIndexOf('/') + 1);
+  return dir ? openers[dir] : undefined;
 }
 export function registerFileKind(kind: FileDesc['kind'], release: Releaser, io?: FileIo): void {
   releasers[kind] = release;
@@ -157,10 +167,11 @@ const syscalls: Record<string, Handler> = {
   open: (ctx, b) => {
     const proc = ctx.world.procs[b.pid];
     if (!proc) return err(ESRCH);
-    const open = openers[b.args.path];
+    const open = openerFor(String(b.args.path));
     if (!open) return err(ENOENT);
-    const file = ctx.world.nextFile++;
-    const desc = open(ctx, file, b.pid);
+    const file = ctx.world.nextFile;
+    const desc = open(ctx, file, b.pid, String(b.args.path));
+    if (typeof desc !== 'number') ctx.world.nextFile++;
     if (typeof desc === 'number') return err(desc);
     ctx.world.files[file] = desc;
     return { errno: 0, ret: allocFd(proc, file) };

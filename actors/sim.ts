@@ -11,6 +11,14 @@ import { createWorld, type SimConfig, type World } from './world.ts';
 import { KernelActor, KERNEL_ACTOR, type SyscallResult } from './kernel.ts';
 import { ThreadActor, threadActorId, type ThreadState } from './thread.ts';
 import { iommufdRestorers } from './iommufd/main.ts';
+import { TranslationActor } from './hw/translation.ts';
+import { createIommuActor, iommuActorId, restoreIommuActor, IOMMU_KIND } from './hw/iommu.ts';
+import { createHwState } from './hw/state.ts';
+import { DeviceActor, DEVICE_KIND, deviceActorId, type DeviceState } from './hw/device.ts';
+import { TRANSLATION_ACTOR, type DmaOutcome, type DmaRequest } from './hw/translation.ts';
+import { restoreVfioActor, VFIO_KIND } from './vfio.ts';
+import { defaultTopology, validateTopology, type TopologySpec } from '../hardware/topology.ts';
+import type { EngineBugs } from '../hardware/translate.ts';
 import type { JournalWriter } from '../journal/writer.ts';
 import { EBADF } from '../uapi/errno.ts';
 
@@ -30,7 +38,10 @@ export interface SimOptions {
   journal?: JournalWriter;
   /** Free-form description kept in the journal header (scenario name, source...). */
   scenario?: unknown;
-  topology?: unknown;
+  /** IOMMUs and devices; the default has a VT-d, an SMMUv3 and the mock IOMMU. */
+  topology?: TopologySpec;
+  /** Deliberately broken hardware behaviours (e.g. skip the IOTLB flush on unmap). */
+  hwBugs?: Partial<EngineBugs>;
 }
 
 export interface SimHeader {
@@ -39,7 +50,8 @@ export interface SimHeader {
   config: SimConfig;
   totalPages: number;
   snapshotEvery: number;
-  topology: unknown;
+  topology: TopologySpec;
+  hwBugs: Partial<EngineBugs>;
 }
 
 export interface IoctlResult {
@@ -56,6 +68,10 @@ export function restorers(): Record<string, (id: string, st: unknown) => SimActo
   return {
     kernel: () => new KernelActor(),
     thread: (id, st) => new ThreadActor(id, st as ThreadState),
+    translation: (id, st) => TranslationActor.restore(id, st),
+    [IOMMU_KIND]: restoreIommuActor,
+    [VFIO_KIND]: restoreVfioActor,
+    [DEVICE_KIND]: (id, st) => new DeviceActor(id, st as DeviceState),
     ...iommufdRestorers(),
   };
 }
@@ -81,8 +97,11 @@ export class Simulation {
       config: world.config,
       totalPages,
       snapshotEvery: opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
-      topology: opts.topology ?? null,
+      topology: opts.topology ?? defaultTopology(),
+      hwBugs: opts.hwBugs ?? {},
     };
+    const problems = validateTopology(this.header.topology);
+    if (problems.length) throw new SimulationError(`invalid topology: ${problems.join('; ')}`);
     const rtOpts = { restorers: restorers(), snapshotEvery: opts.journal ? this.header.snapshotEvery : 0 };
     if (from.snapshot) {
       this.rt = Runtime.restore(from.snapshot, { ...rtOpts, strategy: from.strategy });
@@ -91,8 +110,20 @@ export class Simulation {
       this.rt.spawn(new KernelActor());
       this.rt.spawn(ThreadActor.create(INIT_PID, 1));
       world.procs[INIT_PID] = { pid: INIT_PID, fds: {}, threads: [1] };
+      this.bootHardware(world);
     }
     if (opts.journal) this.attachJournal(opts.journal, opts.scenario);
+  }
+
+  /** The machine's hardware: the translation actor and one actor per IOMMU, probed at boot. */
+  private bootHardware(world: World): void {
+    const topo = this.header.topology;
+    world.kobj.hw = createHwState(topo);
+    this.rt.spawn(TranslationActor.create(topo.iommus.map((m) => m.id), topo.devices.map((d) => d.id), { bugs: { skipIotlbFlushOnUnmap: false, skipAtcFlushOnUnmap: false, skipNestedFlushOnParentUnmap: false, ...this.header.hwBugs } }));
+    for (const m of topo.iommus) this.rt.spawn(createIommuActor(m.id, m.kind));
+    for (const d of topo.devices) this.rt.spawn(DeviceActor.create(d.id));
+    // Probing is the first thing the journal shows; the scheduler delivers it like any input.
+    for (const m of topo.iommus) this.rt.scheduler.post('boot', iommuActorId(m.id), 'hw', 'probe.done', {}, 0);
   }
 
   get world(): World {
@@ -104,7 +135,7 @@ export class Simulation {
     w.writeHeader({
       simulatorVersion: SIMULATOR_VERSION,
       seed: this.header.seed,
-      topology: this.header.topology,
+      topology: this.header.topology as unknown,
       configuration: this.header,
       scenario: scenario ?? null,
     });
@@ -170,6 +201,17 @@ export class Simulation {
     });
     if (r.errno) throw new SimulationError(`proc.create failed: errno ${r.errno}`);
     return Number(r.ret);
+  }
+
+  /** A DMA burst from a device, run to completion; one outcome per access. */
+  dma(dev: string, accesses: DmaRequest['accesses']): DmaOutcome[] {
+    const d = this.rt.actor(deviceActorId(dev));
+    if (!(d instanceof DeviceActor)) throw new SimulationError(`no device '${dev}'`);
+    const before = d.st.completed;
+    this.rt.inject(d.id, TRANSLATION_ACTOR, 'dma', 'dma', { device: dev, accesses });
+    this.settle();
+    if (d.st.completed === before || !d.st.last) throw new SimulationError(`DMA from ${dev} got no answer`);
+    return d.st.last;
   }
 
   /** Every delivery so far is journaled with this envelope count. */

@@ -12,7 +12,8 @@ import { createPagesTable, type PagesTable } from './iommufd/pages.ts';
 export type FileDesc =
   | { kind: 'iommufd'; actor: string; refs: number }
   | { kind: 'memfd'; memfd: number; refs: number }
-  | { kind: 'eventfd'; actor: string; ctx: string; objId: number; refs: number };
+  | { kind: 'eventfd'; actor: string; ctx: string; objId: number; refs: number }
+  | { kind: 'vfio'; actor: string; refs: number };
 
 export interface ProcDesc {
   pid: number;
@@ -28,6 +29,8 @@ export interface SimConfig {
   variant: string | null;
   /** fail_nth-style fault injection: the n-th allocation point fails (0: off). */
   failNth: number;
+  /** vfio_iommu_type1.allow_unsafe_interrupts: bind devices whose MSIs are not isolated. */
+  allowUnsafeInterrupts: boolean;
 }
 
 export interface World {
@@ -45,7 +48,7 @@ export interface World {
   kobj: Record<string, any>;
 }
 
-export const DEFAULT_CONFIG: SimConfig = { testBuild: true, variant: null, failNth: 0 };
+export const DEFAULT_CONFIG: SimConfig = { testBuild: true, variant: null, failNth: 0, allowUnsafeInterrupts: false };
 
 export function createWorld(opts: { totalPages?: number; config?: Partial<SimConfig> } = {}): World {
   return {

@@ -9,6 +9,7 @@ import type { World } from '../actors/world.ts';
 import type { IctxData } from '../actors/iommufd/ioctl.ts';
 import type { ObjEntry } from '../actors/iommufd/object.ts';
 import { totalPins, framesInUse } from '../hardware/physmem.ts';
+import { translationView } from '../actors/hw/translation.ts';
 
 export interface ObjectView {
   id: number;
@@ -66,13 +67,26 @@ const describers: Record<string, ObjectDescriber> = {
   }),
 };
 
+describers.device = (d) => ({
+  detail: { dev: d.dev, iommu: d.iommu, group: d.group, attach: d.attach, ...(d.mock ? { mock: true } : {}), ...(d.vdevice ? { vdevice: d.vdevice } : {}) },
+  refs: Object.values(d.attach as Record<string, number>),
+});
+describers.hwpt_paging = (d) => ({
+  detail: { domain: d.domain, ioas: d.ioas, auto: d.auto, attached: d.attached, format: d.params?.format, nestParent: d.params?.nestParent, dirtyTracking: d.params?.dirtyTracking, dirtyEnabled: d.dirtyEnabled, ...(d.fault ? { fault: d.fault } : {}) },
+  refs: [d.ioas, ...(d.fault ? [d.fault] : [])],
+});
+describers.hwpt_nested = (d) => ({
+  detail: { domain: d.domain, parent: d.parent, viommu: d.viommu, attached: d.attached, config: d.params?.config?.kind },
+  refs: [d.viommu || d.parent, ...(d.fault ? [d.fault] : [])],
+});
+
 /** Object types register how they are shown (hardware and later objects add theirs). */
 export function registerDescriber(type: string, fn: ObjectDescriber): void {
   describers[type] = fn;
 }
 
 /** Hardware actors contribute a section of the view (keyed by actor kind). */
-const hardwareViews: Record<string, (state: any) => unknown> = {};
+const hardwareViews: Record<string, (state: any) => unknown> = { translation: translationView };
 export function registerHardwareView(kind: string, fn: (state: any) => unknown): void {
   hardwareViews[kind] = fn;
 }

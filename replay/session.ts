@@ -103,7 +103,7 @@ export class ReplaySession {
 
   private options() {
     const h = this.header;
-    return { seed: h.seed, strategy: h.strategy, config: h.config, totalPages: h.totalPages, snapshotEvery: h.snapshotEvery, topology: h.topology };
+    return { seed: h.seed, strategy: h.strategy, config: h.config, totalPages: h.totalPages, snapshotEvery: h.snapshotEvery, topology: h.topology, hwBugs: h.hwBugs };
   }
 
   /** Start over from the beginning, or from a journaled snapshot. */

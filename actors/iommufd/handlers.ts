@@ -12,6 +12,8 @@ import {
 } from './ioas.ts';
 import { optionIoctl } from './option.ts';
 import { vfioIoasIoctl } from './vfio_compat.ts';
+import { getHwInfoIoctl, vfioAttachRequest, vfioBindRequest, vfioDetachRequest, vfioUnbindRequest } from './device.ts';
+import { hwptAllocIoctl, hwptGetDirtyIoctl, hwptInvalidateIoctl, hwptSetDirtyIoctl } from './hw_pagetable.ts';
 
 export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
   IOMMU_DESTROY: destroyIoctl,
@@ -25,4 +27,14 @@ export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
   IOMMU_OPTION: optionIoctl,
   IOMMU_VFIO_IOAS: vfioIoasIoctl,
   IOMMU_IOAS_CHANGE_PROCESS: ioasChangeProcessIoctl,
+  IOMMU_HWPT_ALLOC: hwptAllocIoctl,
+  IOMMU_GET_HW_INFO: getHwInfoIoctl,
+  IOMMU_HWPT_INVALIDATE: hwptInvalidateIoctl,
+  IOMMU_HWPT_SET_DIRTY_TRACKING: hwptSetDirtyIoctl,
+  IOMMU_HWPT_GET_DIRTY_BITMAP: hwptGetDirtyIoctl,
+  // Requests from other kernel actors (not ioctls on /dev/iommu).
+  'request:vfio.bind': vfioBindRequest,
+  'request:vfio.attach': vfioAttachRequest,
+  'request:vfio.detach': vfioDetachRequest,
+  'request:vfio.unbind': vfioUnbindRequest,
 };

@@ -30,6 +30,7 @@ import {
 } from './io_pagetable.ts';
 import { pagesChangeProcess, type PagesEnv } from './pages.ts';
 import { reportUseAfterFree } from './object.ts';
+import { translation } from '../hw/translation.ts';
 
 export const U64_MAX = 0xffffffffffffffffn;
 
@@ -47,12 +48,13 @@ export interface IoasData {
   nextPending: number;
 }
 
-/** Domain contents changed: the hardware side (translation actor) applies it. */
-export const TRANSLATION_ACTOR = 'translation';
-
+/**
+ * Domain contents changed: the hardware applies it at once, in this
+ * delivery (iommu_map/iommu_unmap return only after the IOTLB flush, so an
+ * unmapped page is never reachable once the io_pagetable unpins it).
+ */
 export function postEffects(o: ObjSelf, effects: readonly DomainEffect[]): void {
-  if (effects.length === 0 || !o.c.has(TRANSLATION_ACTOR)) return;
-  o.post(TRANSLATION_ACTOR, 'hw', 'pt.update', { effects });
+  if (effects.length) translation(o.c)?.apply(effects);
 }
 
 const iopt = (o: ObjSelf): IoPagetable => (o.data as IoasData).iopt;

@@ -1,5 +1,7 @@
 /** Every object type's actor kind (machine + behaviour), for creation and restore. */
 import type { ObjectKind } from './object-actor.ts';
 import { ioasKind } from './ioas.ts';
+import { deviceKind } from './device.ts';
+import { hwptNestedKind, hwptPagingKind } from './hw_pagetable.ts';
 
-export const OBJECT_KINDS: readonly ObjectKind[] = [ioasKind];
+export const OBJECT_KINDS: readonly ObjectKind[] = [ioasKind, deviceKind, hwptPagingKind, hwptNestedKind];

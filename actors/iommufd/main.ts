@@ -105,6 +105,8 @@ function finish(x: IctxImpl, call: Call, step: Exclude<Step, 'wait'>, entry: Ioc
   for (const id of call.refs) if (x.d.table.entries[id]) objPut(x.d.table, id);
   call.refs = [];
   const errno = typeof step === 'number' ? step : step.errno;
+  // Requests from other kernel actors (VFIO device files) get their results as data.
+  if (call.name.startsWith('request:')) return void x.c.post(call.thread, 'reply', 'request.ret', { errno, out: call.s.out ?? null, tag: call.s.tag ?? null });
   const writeBack = errno === 0 || typeof step !== 'number';
   if (!writeBack || entry.writeback === 'none') return reply(x, call.thread, errno);
   const out = call.arg.slice();
@@ -174,7 +176,8 @@ function onRequest(x: IctxImpl, env: Envelope<any>): void {
     default: {
       const h = IOCTL_HANDLERS[`request:${b.op}`];
       if (!h) throw new Error(`iommufd: unknown request '${b.op}' from id ${b.from}`);
-      const call = newCall(x, env, 0, new Uint8Array(0), x.d.pid, `request:${b.op}`, 0, new Uint8Array(0));
+      const call = newCall(x, env, 0, new Uint8Array(0), b.pid ?? x.d.pid, `request:${b.op}`, 0, new Uint8Array(0));
+      call.s.tag = b.tag ?? null;
       settle(x, call, h.start(x, call, b, COMPAT_ENTRY), COMPAT_ENTRY);
     }
   }

@@ -26,6 +26,8 @@ export interface OpBody {
   call: number;
   op: string;
   args: any;
+  /** Invoked synchronously by invokeOp: the result is returned, not posted. */
+  sync?: boolean;
 }
 
 export interface ObjSelf {
@@ -79,9 +81,36 @@ function self(context: ObjContext, env: Envelope<any>): ObjSelf {
   };
 }
 
-/** Reply to the context for the call that sent `env`. */
-export function replyOp(o: ObjSelf, call: number, r: OpResult): void {
+/** Where a synchronous invocation's result lands (see invokeOp). */
+let syncResult: OpResult | null = null;
+
+/** Reply to the context for the call that sent `env` (or hand it to a synchronous caller). */
+export function replyOp(o: ObjSelf, call: number, r: OpResult, sync = false): void {
+  if (sync) {
+    syncResult = r;
+    return;
+  }
   o.c.post(o.context.ctx, 'internal', 'op.ret', { call, from: o.context.id, errno: r.errno, out: r.out });
+}
+
+/**
+ * Run an object's operation synchronously, inside the current delivery: a
+ * kernel function calling into another object while holding the locks that
+ * make the whole sequence atomic (e.g. device attach under the group and
+ * IOAS mutexes).  It goes through the object's machine like any event, so a
+ * state that refuses the op answers with its errno, and lifecycle guards
+ * are re-evaluated afterwards.  Nothing is journaled: it is part of the
+ * caller's delivery.
+ */
+export function invokeOp(c: DeliveryContext<World>, actorId: string, op: string, args: unknown): OpResult {
+  const actor = c.peek(actorId);
+  if (!actor) throw new Error(`invoke '${op}' on ${actorId}, which does not exist`);
+  syncResult = null;
+  actor.deliver({ ...c.env, src: c.env.dst, dst: actorId, kind: 'internal', type: 'op', body: { call: 0, op, args, sync: true } }, c);
+  const r = syncResult as OpResult | null;
+  syncResult = null;
+  if (!r) throw new Error(`${actorId}: operation '${op}' cannot run synchronously`);
+  return r;
 }
 
 type Args = { context: ObjContext; event: { type: string; env: Envelope<any> } };
@@ -96,11 +125,11 @@ function provide(machine: AnyStateMachine, b: ObjectBehaviour): AnyStateMachine 
         const fn = b.ops[body.op];
         if (!fn) throw new Error(`${b.type}: no operation '${body.op}'`);
         const r = fn(o, body.args, body);
-        if (r) replyOp(o, body.call, r);
+        if (r) replyOp(o, body.call, r, body.sync);
       },
       rejectOp: ({ context, event }: Args) => {
         const body = event.env.body as OpBody;
-        replyOp(self(context, event.env), body.call, { errno: b.lateOpErrno ?? ENOENT });
+        replyOp(self(context, event.env), body.call, { errno: b.lateOpErrno ?? ENOENT }, body.sync);
       },
       beginDestroy: ({ context, event }: Args) => {
         context.data.destroyCall = (event.env.body as { call?: number })?.call ?? 0;

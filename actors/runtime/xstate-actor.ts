@@ -31,6 +31,25 @@ export function hostPost(_args: unknown, params: PostParams): void {
   currentDelivery().post(params.dst, params.kind, params.type, params.body);
 }
 
+/**
+ * Objects are created while another actor's action runs (an ioctl allocating
+ * an IOAS).  They are independent actors, not children, but xstate's
+ * development build sees a context factory resolved inside a custom action
+ * and warns about an imperative assign(); that one warning is muted here.
+ */
+function quietCreate<T>(make: () => T): T {
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && args[0].startsWith('Custom actions should not call `assign()`')) return;
+    warn(...args);
+  };
+  try {
+    return make();
+  } finally {
+    console.warn = warn;
+  }
+}
+
 export interface MachineEvent<B = unknown> {
   type: string;
   env: Envelope<B>;
@@ -46,10 +65,11 @@ export class XStateActor<W = unknown> implements SimActor<W> {
     machine: AnyStateMachine,
     opts: { input?: unknown; snapshot?: unknown },
   ) {
-    this.actor =
+    this.actor = quietCreate(() =>
       opts.snapshot !== undefined
         ? createActor(machine, { id, snapshot: opts.snapshot as never })
-        : createActor(machine, { id, input: opts.input as never });
+        : createActor(machine, { id, input: opts.input as never }),
+    );
     // xstate reports action errors asynchronously; capture them so a model
     // bug surfaces at the delivery that caused it, deterministically.
     this.actor.subscribe({ error: (e) => void (this.failure = e) });

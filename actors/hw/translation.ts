@@ -1,0 +1,254 @@
+/**
+ * The translation actor: sole owner of every hardware domain's page tables
+ * (typed arrays, hardware/pagetable), the IOTLBs and device ATCs
+ * (hardware/iotlb.ts), and the DMA engine (hardware/translate.ts).
+ *
+ * Two ways in, matching the kernel:
+ * - driver calls (domain alloc/free, iommu_map/unmap with their IOTLB
+ *   flushes, attach/detach, dirty read-and-clear, cache invalidation) are
+ *   synchronous calls made from the delivery of the kernel object that
+ *   issues them, because iommu_map()/iommu_unmap() complete before the caller
+ *   goes on (an unmap has flushed the IOTLB before the pages are unpinned);
+ * - DMA bursts from devices are messages ('dma'), so the scheduler can put a
+ *   device's access anywhere between the kernel's steps.
+ */
+import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
+import type { Envelope } from '../runtime/envelope.ts';
+import type { World } from '../world.ts';
+import {
+  BurstResults, burstResultObjects, engineAddNestedDomain, engineAddPagingDomain, engineAttach, engineCreate, engineDestroyDomain,
+  engineDetach, engineFlushIotlb, engineMap, engineRestore, engineSetDirtyTracking, engineSnapshot, engineUnmap, translateBurst,
+  type AccessResult, type EngineSnapshot, type EngineState, type NestedStage1,
+} from '../../hardware/translate.ts';
+import { ptDump, ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
+import { TAG_DOMAIN, iotlbEntries } from '../../hardware/iotlb.ts';
+import type { FormatId } from '../../hardware/pagetable/format.ts';
+import { physMemPort } from './physmem-port.ts';
+import type { DomainEffect } from '../iommufd/io_pagetable.ts';
+
+export const TRANSLATION_ACTOR = 'translation';
+
+export interface TranslationState {
+  engine: EngineState;
+  /** IOMMU instance id → engine index, device id → engine device number (topology order). */
+  iommuIndex: Record<string, number>;
+  deviceIndex: Record<string, number>;
+  /** Which domain serves each (device, pasid): the IOMMU's context/stream tables. */
+  contexts: Record<string, Record<number, number>>;
+  /** Domain id → IOMMU instance it was allocated on. */
+  domainIommu: Record<number, string>;
+}
+
+export interface DmaRequest {
+  device: string;
+  accesses: { iova: bigint | number; length: number; write: boolean; pasid?: number; data?: Uint8Array }[];
+}
+
+/** Plain-data per-access outcome sent back to the device. */
+export interface DmaOutcome {
+  ok: boolean;
+  fault?: string;
+  stage?: number;
+  data?: Uint8Array;
+}
+
+export const NO_PASID = 0;
+
+export class TranslationActor implements SimActor<World> {
+  readonly id = TRANSLATION_ACTOR;
+  readonly kind = 'translation';
+  private readonly results = new BurstResults();
+
+  constructor(readonly st: TranslationState) {}
+
+  static create(iommus: string[], devices: string[], opts: { checkStale?: boolean; bugs?: EngineState['bugs'] } = {}): TranslationActor {
+    return new TranslationActor({
+      engine: engineCreate({ iommus: Math.max(1, iommus.length), checkStale: opts.checkStale ?? true, ...(opts.bugs ? { bugs: opts.bugs } : {}) }),
+      iommuIndex: Object.fromEntries(iommus.map((id, i) => [id, i])),
+      deviceIndex: Object.fromEntries(devices.map((id, i) => [id, i])),
+      contexts: {},
+      domainIommu: {},
+    });
+  }
+
+  static restore(_id: string, state: unknown): TranslationActor {
+    const s = state as Omit<TranslationState, 'engine'> & { engine: EngineSnapshot };
+    return new TranslationActor({ ...s, engine: engineRestore(s.engine) });
+  }
+
+  persist(): unknown {
+    return { ...this.st, engine: engineSnapshot(this.st.engine) };
+  }
+
+  status(): string {
+    return `${Object.keys(this.st.engine.domains).length} domains`;
+  }
+
+  // ---------------------------------------------------------------- driver calls (synchronous)
+
+  allocPaging(domain: number, iommu: string, format: FormatId, opts: { levels?: number; tracking?: boolean } = {}): void {
+    engineAddPagingDomain(this.st.engine, domain, format, opts);
+    this.st.domainIommu[domain] = iommu;
+  }
+
+  allocNested(domain: number, iommu: string, parent: number, s1: NestedStage1): void {
+    engineAddNestedDomain(this.st.engine, domain, parent, s1);
+    this.st.domainIommu[domain] = iommu;
+  }
+
+  free(domain: number): void {
+    if (!this.st.engine.domains[domain]) return;
+    engineDestroyDomain(this.st.engine, domain);
+    delete this.st.domainIommu[domain];
+  }
+
+  /** iommu_map / iommu_unmap for what an IOAS changed (byte k of a map lands at pfns[(off+k)>>12]). */
+  apply(effects: readonly DomainEffect[]): void {
+    for (const e of effects) {
+      if (!this.st.engine.domains[e.domainId]) continue;
+      if (e.op === 'unmap') {
+        engineUnmap(this.st.engine, e.domainId, e.iova, e.length);
+        continue;
+      }
+      this.mapRuns(e);
+    }
+  }
+
+  /** Map physically contiguous runs in one call each so the table can use large leaves. */
+  private mapRuns(e: Extract<DomainEffect, { op: 'map' }>): void {
+    const len = Number(e.length);
+    const iova = Number(e.iova);
+    let runStart = 0;
+    let runPa = -1;
+    let k = 0;
+    const paAt = (off: number) => e.pfns[(e.pageOffset + off) >> 12]! * 4096 + ((e.pageOffset + off) & 4095);
+    while (k < len) {
+      const pa = paAt(k);
+      const step = Math.min(4096 - ((e.pageOffset + k) & 4095), len - k);
+      if (runPa < 0) {
+        runStart = k;
+        runPa = pa;
+      } else if (pa !== runPa + (k - runStart)) {
+        engineMap(this.st.engine, e.domainId, iova + runStart, runPa, k - runStart, e.prot);
+        runStart = k;
+        runPa = pa;
+      }
+      k += step;
+    }
+    if (runPa >= 0) engineMap(this.st.engine, e.domainId, iova + runStart, runPa, len - runStart, e.prot);
+  }
+
+  /** Point (device, pasid) at a domain (context entry / STE / DTE write + the tag's caches). */
+  attach(device: string, pasid: number, domain: number): void {
+    const ctxs = (this.st.contexts[device] ??= {});
+    const old = ctxs[pasid];
+    if (old === domain) return;
+    ctxs[pasid] = domain;
+    const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+    const d = this.st.engine.domains[domain]!;
+    if (!d.attachments.some((a) => a.iommu === iommu)) engineAttach(this.st.engine, domain, { iommu, kind: TAG_DOMAIN, tag: domain });
+    if (old !== undefined) this.dropIfUnused(old);
+  }
+
+  detach(device: string, pasid: number): void {
+    const ctxs = this.st.contexts[device];
+    const old = ctxs?.[pasid];
+    if (old === undefined) return;
+    delete ctxs![pasid];
+    this.dropIfUnused(old);
+  }
+
+  /** A domain no device uses any more is detached from its IOMMU (its tag flushed). */
+  private dropIfUnused(domain: number): void {
+    for (const c of Object.values(this.st.contexts)) for (const d of Object.values(c)) if (d === domain) return;
+    const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+    if (this.st.engine.domains[domain]) engineDetach(this.st.engine, domain, iommu);
+  }
+
+  domainOf(device: string, pasid = NO_PASID): number | undefined {
+    return this.st.contexts[device]?.[pasid];
+  }
+
+  setDirtyTracking(domain: number, on: boolean): void {
+    engineSetDirtyTracking(this.st.engine, domain, on);
+  }
+
+  /** read_and_clear_dirty over [iova, iova+size): the dirty leaves (whole leaves, as hardware keeps them). */
+  readDirty(domain: number, iova: number, size: number, noClear: boolean): { iova: number; size: number }[] {
+    const d = this.st.engine.domains[domain];
+    if (!d || d.kind !== 'paging') return [];
+    const r = ptReadAndClearDirty(this.st.engine.pool, d.table, iova, size, noClear);
+    // Clearing D must be followed by an IOTLB flush, or a cached writable entry would not set it again.
+    if (!noClear && r.length) this.flushDomain(domain);
+    return r;
+  }
+
+  flushDomain(domain: number): void {
+    const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+    engineFlushIotlb(this.st.engine, iommu, { kind: TAG_DOMAIN, tag: domain });
+  }
+
+  /** The domain's mappings as merged ranges (for inspect and the hardware ⊆ IOAS invariant). */
+  dump(domain: number): { iova: number; last: number; pa: number; prot: number; pageSize: number }[] {
+    const d = this.st.engine.domains[domain];
+    if (!d || d.kind !== 'paging') return [];
+    return ptDump(this.st.engine.pool, d.table);
+  }
+
+  // ---------------------------------------------------------------- DMA (messages)
+
+  deliver(env: Envelope, ctx: DeliveryContext<World>): void {
+    if (env.type !== 'dma') throw new Error(`translation: unexpected message ${env.type}`);
+    const req = env.body as DmaRequest;
+    ctx.post(env.src, 'dma', 'dma.ret', { results: this.dma(ctx.world, req) });
+  }
+
+  /** Translate and perform one burst; accesses are grouped by the domain their PASID selects. */
+  dma(world: World, req: DmaRequest): DmaOutcome[] {
+    const mem = physMemPort(world.mem.pm);
+    const out: DmaOutcome[] = [];
+    for (const a of req.accesses) {
+      const domain = this.domainOf(req.device, a.pasid ?? NO_PASID);
+      if (domain === undefined) {
+        // No context entry: the IOMMU blocks the request (DMA to a blocked / unattached device).
+        out.push({ ok: false, fault: 'blocked' });
+        continue;
+      }
+      const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+      const r = translateBurst(this.st.engine, { iommu, domain, device: this.st.deviceIndex[req.device] ?? 0, accesses: [{ ...a }] }, mem, this.results);
+      const o: AccessResult = burstResultObjects(r)[0]!;
+      out.push(toOutcome(o));
+    }
+    return out;
+  }
+}
+
+function toOutcome(o: AccessResult): DmaOutcome {
+  if (o.ok) return o.data ? { ok: true, data: o.data } : { ok: true };
+  return { ok: false, fault: o.fault.kind, stage: o.fault.stage };
+}
+
+/** The translation actor, for kernel code making driver calls. */
+export function translation(ctx: DeliveryContext<World>): TranslationActor | undefined {
+  return ctx.peek(TRANSLATION_ACTOR) as TranslationActor | undefined;
+}
+
+/** What inspect shows of the hardware: every domain's mappings, the context tables, the cache statistics. */
+export function translationView(state: unknown): unknown {
+  const a = TranslationActor.restore(TRANSLATION_ACTOR, state);
+  const domains: Record<string, unknown> = {};
+  for (const k of Object.keys(a.st.engine.domains)) {
+    const id = Number(k);
+    const d = a.st.engine.domains[id]!;
+    domains[k] = d.kind === 'paging'
+      ? { kind: 'paging', iommu: a.st.domainIommu[id], mappings: a.dump(id).map((m) => ({ iova: m.iova, last: m.last, pa: m.pa, prot: m.prot, pageSize: m.pageSize })) }
+      : { kind: 'nested', iommu: a.st.domainIommu[id], parent: d.parent };
+  }
+  return {
+    domains,
+    contexts: a.st.contexts,
+    iotlb: a.st.engine.iotlbs.map((t, i) => ({ iommu: i, entries: iotlbEntries(t).length })),
+    stats: a.st.engine.stats,
+    staleUses: a.st.engine.staleUses.length,
+  };
+}
