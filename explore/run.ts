@@ -1,0 +1,283 @@
+/**
+ * One explored run: a fresh Simulation, the scenario's setup (FIFO, no
+ * concurrency), its threads started together, then the scheduler runs to
+ * quiescence (or a step bound) under the explorer's chooser, with every
+ * invariant checked after every delivery.
+ */
+import { Simulation } from '../actors/sim.ts';
+import { spawnProc } from '../actors/api.ts';
+import { KERNEL_ACTOR } from '../actors/kernel.ts';
+import { ModelError } from '../actors/runtime/runtime.ts';
+import { createStrategy, type Candidate, type Strategy, type StrategySpec, type StrategyState } from '../actors/runtime/strategy.ts';
+import type { Envelope } from '../actors/runtime/envelope.ts';
+import { ThreadActor, threadActorId } from '../actors/thread.ts';
+import type { JournalWriter } from '../journal/index.ts';
+import { encodeValue } from '../journal/index.ts';
+import { modelState } from '../replay/session.ts';
+import { allInvariants, checkOracles, type CallResult, type Invariant } from './invariants.ts';
+import { compileCall, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
+import { EXPLORE_ACCESS_NODE } from './access.ts';
+import { EBADF } from '../uapi/errno.ts';
+
+/** Picks among deliverable messages in the explore phase; -1 means "this run is redundant" (POR). */
+export interface Chooser {
+  pick(cands: readonly Candidate[], step: number): number;
+  /** Every explore-phase delivery, after it was handled. */
+  delivered?(env: Envelope): void;
+}
+
+export function chooserOf(spec: StrategySpec): Chooser {
+  const s = createStrategy(spec);
+  return { pick: (c, step) => s.pick(c, step) };
+}
+
+export class RunBlocked extends Error {}
+
+/**
+ * The Simulation's strategy: FIFO during setup (so the choice list holds only
+ * the interesting choices), the chooser afterwards, recording every choice.
+ * Steps given to the chooser count from the first concurrent delivery.
+ */
+class ExploreStrategy implements Strategy {
+  readonly name = 'explore';
+  phase: 'setup' | 'explore' = 'setup';
+  base = 0;
+  readonly choices: number[] = [];
+  readonly seqs: number[] = [];
+  constructor(private readonly chooser: Chooser) {}
+  pick(cands: readonly Candidate[], step: number): number {
+    if (this.phase === 'setup') return 0;
+    const i = this.chooser.pick(cands, step - this.base);
+    if (i < 0) throw new RunBlocked('every deliverable message is asleep');
+    this.choices.push(i);
+    this.seqs.push(step);
+    return i;
+  }
+  persist(): StrategyState {
+    return { name: 'replay', choices: [...this.choices], next: this.choices.length, fallback: 'fifo' };
+  }
+}
+
+export interface Violation {
+  invariant: string;
+  message: string;
+  /** Delivery after which it was seen (the last delivery for end-of-run checks). */
+  seq: number;
+}
+
+export interface RunOptions {
+  variant?: string | null;
+  chooser: Chooser;
+  /** Deliveries allowed after the threads start (default 20 000). */
+  maxSteps?: number;
+  journal?: JournalWriter;
+  /** Keep every explore-phase envelope (for explanations). */
+  record?: boolean;
+  invariants?: readonly Invariant[];
+}
+
+export interface RunResult {
+  /** Choice indices of the explore phase, in order, and the delivery seq each decided. */
+  choices: number[];
+  choiceSeqs: number[];
+  deliveries: number;
+  /** Seq of the last setup delivery: the concurrent part starts after it. */
+  setupSeq: number;
+  violation: Violation | null;
+  /** Hash of the model state at quiescence (null if the run failed, was blocked or hit the bound). */
+  endState: string | null;
+  results: CallResult[][];
+  bounded: boolean;
+  blocked: boolean;
+  envs?: Envelope[];
+}
+
+/** Where the scenario's process and threads are: deterministic (first process, tids 2, 3, ...). */
+export const SCENARIO_PID = 1;
+
+/** 64-bit FNV-1a (two lanes) of the encoded state: the end-state fingerprint. */
+export function hashBytes(b: Uint8Array): string {
+  let h1 = 0x811c9dc5, h2 = 0x01000193 ^ b.length;
+  for (let i = 0; i < b.length; i++) {
+    h1 = Math.imul(h1 ^ b[i]!, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ b[i]!, 0x5bd1e995) >>> 0;
+  }
+  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+}
+
+/** Checks invariants after each delivery and collects the scenario threads' results. */
+export class Checker {
+  readonly results: CallResult[][];
+  private readonly memo: Record<string, any> = {};
+  private readonly threadIndex = new Map<string, number>();
+  violation: Violation | null = null;
+
+  constructor(
+    private readonly sim: Simulation,
+    private readonly scenario: Scenario,
+    private readonly invariants: readonly Invariant[] = allInvariants(),
+  ) {
+    this.results = scenario.threads.map(() => []);
+    scenario.threads.forEach((_, i) => this.threadIndex.set(threadActorId(SCENARIO_PID, i + 2), i));
+  }
+
+  onDelivery(env: Envelope): Violation | null {
+    const ti = this.threadIndex.get(env.dst);
+    if (ti !== undefined) this.collect(ti, env);
+    return this.check(env);
+  }
+
+  /** End of run: every invariant over the whole state, then the scenario's oracles. */
+  finish(): Violation | null {
+    const v = this.check(null);
+    if (v) return v;
+    const o = checkOracles(this.scenario, this.results);
+    if (o) this.violation = { invariant: o.name, message: o.message, seq: this.sim.rt.seq };
+    return this.violation;
+  }
+
+  private check(env: Envelope | null): Violation | null {
+    if (this.violation) return this.violation;
+    const view = { sim: this.sim, scenario: this.scenario, env, results: this.results, memo: this.memo };
+    for (const inv of this.invariants) {
+      const m = inv.check(view);
+      if (m) return (this.violation = { invariant: inv.name, message: m, seq: this.sim.rt.seq });
+    }
+    return null;
+  }
+
+  private collect(ti: number, env: Envelope): void {
+    const t = this.sim.rt.actor(env.dst) as ThreadActor | undefined;
+    if (!t) return;
+    const prog = this.scenario.threads[ti]!;
+    const done = t.st.calls - (t.st.waiting ? 1 : 0);
+    const rs = this.results[ti]!;
+    const reply = env.type.endsWith('.ret') ? (env.body as { errno: number; arg?: Uint8Array }) : null;
+    let first = true;
+    while (rs.length < done && rs.length < prog.length) {
+      const op = prog[rs.length]!;
+      // The reply answers the oldest open call; later ones failed in the thread (fd not open).
+      if (reply && first) rs.push(reply.arg ? { op, errno: reply.errno, arg: reply.arg } : { op, errno: reply.errno });
+      else rs.push({ op, errno: EBADF });
+      first = false;
+    }
+  }
+}
+
+/** Build the simulation and run the setup; returns the bindings the thread programs use. */
+export function setupScenario(sim: Simulation, sc: Scenario): { bindings: Bindings; tids: number[]; iommufds: number[] } {
+  const p = spawnProc(sim);
+  if (p.pid !== SCENARIO_PID) throw new Error(`scenario process got pid ${p.pid}, expected ${SCENARIO_PID}`);
+  const b: Bindings = {};
+  const iommufds: number[] = [];
+  const fail = (what: string, errno: number) => {
+    throw new Error(`scenario ${sc.name}: setup ${what} failed with errno ${errno}`);
+  };
+  for (const s of sc.setup) {
+    switch (s.op) {
+      case 'mmap':
+        b[s.as] = p.mmap({ length: s.length });
+        break;
+      case 'open': {
+        const fd = p.open('/dev/iommu');
+        if (fd < 0) fail('open', -fd);
+        b[s.as] = fd;
+        iommufds.push(fd);
+        break;
+      }
+      case 'ioasAlloc': {
+        const r = p.iommufd(Number(b[s.fd])).ioasAlloc();
+        if (!r.ok) fail('ioasAlloc', r.errno);
+        b[s.as] = r.out.out_ioas_id;
+        break;
+      }
+      case 'map': {
+        const r = p.iommufd(Number(b[s.fd])).ioasMap({ flags: 7, ioas_id: Number(b[s.ioas]), user_va: BigInt(b[s.buf]!), length: s.length, iova: s.iova });
+        if (!r.ok) fail('map', r.errno);
+        break;
+      }
+      case 'accessPin': {
+        const r = p.syscall('open', { path: EXPLORE_ACCESS_NODE, fd: Number(b[s.fd]), ioas: Number(b[s.ioas]), iova: s.iova, length: s.length });
+        if (r.errno) fail('accessPin', r.errno);
+        break;
+      }
+    }
+  }
+  const tids = sc.threads.map((calls) => {
+    const r = p.syscall('thread.create', { program: calls.map((c) => compileCall(c, b)), start: false });
+    if (r.errno) fail('thread.create', r.errno);
+    return Number(r.ret);
+  });
+  return { bindings: b, tids, iommufds };
+}
+
+export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
+  const strat = new ExploreStrategy(opts.chooser);
+  const sim = new Simulation(
+    {
+      seed: 1,
+      config: { ...sc.config, variant: opts.variant ?? null },
+      ...(opts.journal ? { journal: opts.journal, scenario: { explore: scenarioToJson(sc), variant: opts.variant ?? null } } : {}),
+    },
+    { strategy: strat },
+  );
+  const { tids, iommufds } = setupScenario(sim, sc);
+  const checker = new Checker(sim, sc, opts.invariants);
+  const envs: Envelope[] | undefined = opts.record ? [] : undefined;
+  const setupSeq = sim.rt.seq;
+  strat.phase = 'explore';
+  strat.base = setupSeq;
+  const main = threadActorId(SCENARIO_PID, 1);
+  sim.rt.inject(main, KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'thread.start', pid: SCENARIO_PID, args: { tids } });
+  const max = opts.maxSteps ?? 20_000;
+  let steps = 0;
+  let blocked = false;
+  let violation: Violation | null = null;
+  let tornDown = !sc.teardown;
+  const step = (): boolean => {
+    let env: Envelope | null;
+    try {
+      env = sim.rt.step();
+    } catch (e) {
+      if (e instanceof RunBlocked) {
+        blocked = true;
+        return false;
+      }
+      if (e instanceof ModelError) {
+        violation = { invariant: 'model-error', message: e.message, seq: e.env.seq };
+        return false;
+      }
+      throw e;
+    }
+    if (!env) return false;
+    steps++;
+    envs?.push(env);
+    opts.chooser.delivered?.(env);
+    violation = checker.onDelivery(env);
+    return violation === null;
+  };
+  for (;;) {
+    while (steps < max && step());
+    if (violation || blocked || steps >= max) break;
+    if (tornDown) break;
+    // The threads are done: close every iommufd, then let the releases run.
+    tornDown = true;
+    for (const fd of iommufds) sim.rt.inject(main, KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'close', pid: SCENARIO_PID, args: { fd } });
+  }
+  const bounded = !violation && !blocked && steps >= max && sim.rt.scheduler.pendingCount > 0;
+  if (!violation && !blocked && !bounded) violation = checker.finish();
+  const endState = violation || blocked || bounded ? null : hashBytes(encodeValue(modelState(sim.rt.snapshot())));
+  if (opts.journal) sim.close({ explore: { violation, choices: strat.choices.length } });
+  return {
+    choices: strat.choices,
+    choiceSeqs: strat.seqs,
+    deliveries: sim.rt.seq,
+    setupSeq,
+    violation,
+    endState,
+    results: checker.results,
+    bounded,
+    blocked,
+    ...(envs ? { envs } : {}),
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * Explore scenarios as data: a setup (run one call at a time through the
+ * typed API, before any concurrency), concurrent thread programs of calls
+ * with symbolic ids, and an optional teardown (close every iommufd once the
+ * threads are done).  Being data, a failing scenario can be journaled,
+ * re-run and shrunk (threads, calls and arguments removed one by one).
+ *
+ * Names: `$x` is a value bound by a setup step (fd, IOAS id, buffer
+ * address); `@x` is a variable a thread saves at run time and another
+ * thread's call reads (the thread actors' patch/save mechanism).
+ */
+import type { ArgPatch, ThreadStep } from '../actors/thread.ts';
+import { pack } from '../uapi/layout.ts';
+import * as S from '../uapi/structs.ts';
+import {
+  IOMMU_DESTROY, IOMMU_IOAS_ALLOC, IOMMU_IOAS_IOVA_RANGES, IOMMU_IOAS_MAP, IOMMU_IOAS_UNMAP, IOMMU_VFIO_IOAS,
+} from '../uapi/ioctl.ts';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET,
+  IOMMU_VFIO_IOAS_SET,
+} from '../uapi/enums.ts';
+import type { SimConfig } from '../actors/world.ts';
+
+/** A `$name` from setup, an `@name` saved by a thread, or a literal. */
+export type Ref = number | string;
+
+export type SetupStep =
+  | { op: 'mmap'; length: bigint; as: string }
+  | { op: 'open'; as: string }
+  | { op: 'ioasAlloc'; fd: string; as: string }
+  | { op: 'map'; fd: string; ioas: string; buf: string; iova: bigint; length: bigint }
+  /** The explorer's in-kernel access pins [iova, iova+length) of the IOAS (explore/access.ts). */
+  | { op: 'accessPin'; fd: string; ioas: string; iova: bigint; length: bigint };
+
+export type CallOp =
+  | { op: 'destroy'; fd: string; id: Ref }
+  | { op: 'ioasAlloc'; fd: string; save?: string }
+  | { op: 'map'; fd: string; ioas: Ref; buf: string; iova: bigint; length: bigint }
+  | { op: 'unmap'; fd: string; ioas: Ref; iova: bigint; length: bigint }
+  | { op: 'unmapAll'; fd: string; ioas: Ref }
+  | { op: 'iovaRanges'; fd: string; ioas: Ref; buf: string }
+  | { op: 'vfioIoas'; fd: string; ioas: Ref; vop: 'get' | 'set' | 'clear' }
+  | { op: 'close'; fd: string };
+
+export interface OracleSpec {
+  name: string;
+  params?: Record<string, unknown>;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** The bug variant this scenario is built to expose (spec/bugs.md id). */
+  exposes?: string;
+  config?: Partial<Omit<SimConfig, 'variant'>>;
+  setup: SetupStep[];
+  threads: CallOp[][];
+  /** Close every iommufd fd after the threads finish (checks what survives a close). */
+  teardown?: boolean;
+  /** Per-scenario "results the kernel could return" oracles (explore/invariants.ts). */
+  oracles?: OracleSpec[];
+}
+
+export type Bindings = Record<string, number | bigint>;
+
+const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+
+function bound(b: Bindings, name: string): number | bigint {
+  const v = b[name.startsWith('$') ? name.slice(1) : name];
+  if (v === undefined) throw new Error(`scenario: '${name}' is not bound by the setup`);
+  return v;
+}
+
+function fdOf(b: Bindings, name: string): number {
+  return Number(bound(b, name));
+}
+
+/** An id field: literal, setup binding (resolved now) or thread variable (patched at call time). */
+function idField(b: Bindings, r: Ref, offset: number): { value: number; patch?: ArgPatch[] } {
+  if (typeof r === 'number') return { value: r };
+  if (r.startsWith('@')) return { value: 0, patch: [{ offset, size: 4, from: r.slice(1) }] };
+  return { value: Number(bound(b, r)) };
+}
+
+/** One call of a thread program as the thread actor's ThreadStep. */
+export function compileCall(c: CallOp, b: Bindings): ThreadStep {
+  switch (c.op) {
+    case 'destroy': {
+      const id = idField(b, c.id, 4);
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_DESTROY, arg: pack(S.iommu_destroy, { size: 8, id: id.value }), ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'ioasAlloc':
+      return {
+        op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_IOAS_ALLOC, arg: pack(S.iommu_ioas_alloc, { size: 12 }),
+        ...(c.save ? { save: [{ offset: 8, size: 4 as const, as: c.save }] } : {}),
+      };
+    case 'map': {
+      const id = idField(b, c.ioas, 8);
+      const arg = pack(S.iommu_ioas_map, { size: 40, flags: RW | IOMMU_IOAS_MAP_FIXED_IOVA, ioas_id: id.value, user_va: BigInt(bound(b, c.buf)), length: c.length, iova: c.iova });
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_IOAS_MAP, arg, ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'unmap':
+    case 'unmapAll': {
+      const id = idField(b, c.ioas, 4);
+      const iova = c.op === 'unmap' ? c.iova : 0n;
+      const length = c.op === 'unmap' ? c.length : 0xffffffffffffffffn;
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_IOAS_UNMAP, arg: pack(S.iommu_ioas_unmap, { size: 24, ioas_id: id.value, iova, length }), ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'iovaRanges': {
+      const id = idField(b, c.ioas, 4);
+      const arg = pack(S.iommu_ioas_iova_ranges, { size: 32, ioas_id: id.value, num_iovas: 4, allowed_iovas: BigInt(bound(b, c.buf)) });
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_IOAS_IOVA_RANGES, arg, ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'vfioIoas': {
+      const id = idField(b, c.ioas, 4);
+      const op = c.vop === 'get' ? IOMMU_VFIO_IOAS_GET : c.vop === 'set' ? IOMMU_VFIO_IOAS_SET : IOMMU_VFIO_IOAS_CLEAR;
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_VFIO_IOAS, arg: pack(S.iommu_vfio_ioas, { size: 12, ioas_id: id.value, op }), ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'close':
+      return { op: 'syscall', call: 'close', args: { fd: fdOf(b, c.fd) } };
+  }
+}
+
+/** Does any call read or write a thread variable (then those threads share state). */
+export function usesVars(calls: readonly CallOp[]): boolean {
+  return calls.some((c) => (c.op === 'ioasAlloc' && c.save !== undefined) || Object.values(c).some((v) => typeof v === 'string' && v.startsWith('@')));
+}
+
+/**
+ * Simpler versions of a call's arguments for the shrinker, most aggressive
+ * first (a shorter length, an IOVA range cut to one page).
+ */
+export function simplerArgs(c: CallOp): CallOp[] {
+  const out: CallOp[] = [];
+  if ((c.op === 'unmap' || c.op === 'map') && c.length > 0x1000n) {
+    out.push({ ...c, length: 0x1000n });
+    if (c.length / 2n > 0x1000n && (c.length / 2n) % 0x1000n === 0n) out.push({ ...c, length: c.length / 2n });
+  }
+  if (c.op === 'unmapAll') out.push({ op: 'unmap', fd: c.fd, ioas: c.ioas, iova: 0n, length: 0x1000n });
+  return out;
+}
+
+export function scenarioSize(s: Scenario): { threads: number; calls: number } {
+  return { threads: s.threads.length, calls: s.threads.reduce((n, t) => n + t.length, 0) };
+}
+
+/** JSON-safe copy (bigints as `123n` strings) for reports; `parseScenario` reverses it. */
+export function scenarioToJson(s: Scenario): unknown {
+  return JSON.parse(JSON.stringify(s, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)));
+}
+
+export function parseScenario(v: unknown): Scenario {
+  return JSON.parse(JSON.stringify(v), (_k, x) => (typeof x === 'string' && /^\d+n$/.test(x) ? BigInt(x.slice(0, -1)) : x)) as Scenario;
+}

@@ -1,0 +1,104 @@
+/**
+ * Built-in explore scenarios: one per known-bug variant (each written from
+ * the bug's trigger in spec/bugs.md, with no hand-written interleaving — the
+ * explorer has to find it), plus small ones for POR and benchmarks.
+ */
+import type { Scenario } from './scenario.ts';
+
+const proc1 = [
+  { op: 'mmap', length: 0x10000n, as: 'buf' },
+  { op: 'open', as: 'fd' },
+  { op: 'ioasAlloc', fd: 'fd', as: 'ioas' },
+] as const;
+
+export const SCENARIOS: Record<string, Scenario> = {
+  'destroy-race': {
+    name: 'destroy-race',
+    description: 'B01 trigger: two threads IOMMU_DESTROY the same idle IOAS',
+    exposes: 'B01',
+    setup: [...proc1],
+    threads: [
+      [{ op: 'destroy', fd: '$fd', id: '$ioas' }],
+      [{ op: 'destroy', fd: '$fd', id: '$ioas' }],
+    ],
+    oracles: [{ name: 'destroy-pair', params: { id: '$ioas' } }],
+  },
+  'put-destroy-race': {
+    name: 'put-destroy-race',
+    description: 'B02 trigger: a get/put ioctl on an IOAS (IOVA_RANGES) races IOMMU_DESTROY of it',
+    exposes: 'B02',
+    setup: [...proc1],
+    threads: [
+      [{ op: 'iovaRanges', fd: '$fd', ioas: '$ioas', buf: '$buf' }],
+      [{ op: 'destroy', fd: '$fd', id: '$ioas' }],
+    ],
+  },
+  'unmap-access-race': {
+    name: 'unmap-access-race',
+    description: 'B04 trigger: an access pins the first page of a 2-page mapping; two threads UNMAP the whole range',
+    exposes: 'B04',
+    setup: [
+      ...proc1,
+      { op: 'map', fd: 'fd', ioas: 'ioas', buf: 'buf', iova: 0x100000n, length: 0x2000n },
+      { op: 'accessPin', fd: 'fd', ioas: 'ioas', iova: 0x100000n, length: 0x1000n },
+    ],
+    threads: [
+      [{ op: 'unmap', fd: '$fd', ioas: '$ioas', iova: 0x100000n, length: 0x2000n }],
+      [{ op: 'unmap', fd: '$fd', ioas: '$ioas', iova: 0x100000n, length: 0x2000n }],
+    ],
+    teardown: true,
+    oracles: [{ name: 'unmap-once', params: { length: 0x2000n } }],
+  },
+  'map-unmap': {
+    name: 'map-unmap',
+    description: 'two threads MAP then UNMAP the same fixed IOVA on one IOAS, then every fd closes (small; used for POR)',
+    setup: [...proc1],
+    threads: [
+      [
+        { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x100000n, length: 0x1000n },
+        { op: 'unmap', fd: '$fd', ioas: '$ioas', iova: 0x100000n, length: 0x1000n },
+      ],
+      [
+        { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x100000n, length: 0x1000n },
+      ],
+    ],
+    teardown: true,
+  },
+  'alloc-destroy': {
+    name: 'alloc-destroy',
+    description: 'one thread allocates an IOAS and saves its id, another destroys whatever that id names (symbolic ids through patch/save)',
+    setup: [{ op: 'open', as: 'fd' }],
+    threads: [
+      [{ op: 'ioasAlloc', fd: '$fd', save: 'new' }],
+      [{ op: 'destroy', fd: '$fd', id: '@new' }],
+    ],
+    teardown: true,
+  },
+  churn: {
+    name: 'churn',
+    description: 'three threads map, query and unmap on one IOAS and destroy a second one, then close (about 200 deliveries; the benchmark workload)',
+    setup: [...proc1, { op: 'ioasAlloc', fd: 'fd', as: 'ioas2' }],
+    threads: [0, 1, 2].map((t) => [
+      { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x100000n + BigInt(t) * 0x10000n, length: 0x4000n },
+      { op: 'iovaRanges', fd: '$fd', ioas: '$ioas', buf: '$buf' },
+      { op: 'unmap', fd: '$fd', ioas: '$ioas', iova: 0x100000n + BigInt(t) * 0x10000n, length: 0x4000n },
+      { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x200000n, length: 0x2000n },
+      { op: 'unmapAll', fd: '$fd', ioas: '$ioas' },
+      { op: 'destroy', fd: '$fd', id: '$ioas2' },
+    ]),
+    teardown: true,
+  },
+};
+
+/** The variants the model implements, with the scenario that exposes each. */
+export const VARIANTS: Record<string, { scenario: string; summary: string }> = {
+  B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
+  B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
+  B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
+};
+
+export function scenarioByName(name: string): Scenario {
+  const s = SCENARIOS[name];
+  if (!s) throw new Error(`no scenario named '${name}' (have: ${Object.keys(SCENARIOS).join(', ')})`);
+  return s;
+}
