@@ -12,6 +12,8 @@
 
 export const NODE_ENTRIES = 512;
 export const NODE_WORDS = 1024;
+/** node indices stay below this, so a table pointer's address hi half is always zero */
+export const MAX_NODES = 1 << 20;
 const SNAP_MAGIC = 0x4c4f4f50; // 'POOL'
 const SNAP_VERSION = 1;
 
@@ -67,8 +69,10 @@ export function poolAlloc(p: PoolState): number {
   p.live++;
   if (p.freeTop > 0) return p.free[--p.freeTop]!;
   if (p.top >= p.used.length) grow(p);
-  // the walker computes word offsets as (node << 10) in int32
-  if (p.top >= 1 << 21) throw new RangeError('page-table pool exhausted (2^21 nodes = 8 GiB of tables)');
+  // The walkers compute word offsets as (node << 10) in int32, and take a
+  // table pointer's node index from the descriptor's lo half alone (bits
+  // 31:12): both hold while node indices stay below 2^20.
+  if (p.top >= MAX_NODES) throw new RangeError('page-table pool exhausted (2^20 nodes = 4 GiB of tables)');
   return p.top++;
 }
 

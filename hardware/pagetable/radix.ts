@@ -12,6 +12,10 @@ import {
   type FaultKind, type FormatId, type PageTableFormat,
 } from './format.ts';
 import { FORMATS } from './registry.ts';
+import { walkFault, WalkOut, type TableOptions, type TableState } from './walk_types.ts';
+import {
+  walkAmdV1, walkAmdV2, walkMock, walkSmmuS1, walkSmmuS2, walkVtdFl, walkVtdSl,
+} from './walkers.ts';
 import { NODE_WORDS, poolAlloc, poolCreate, poolFree, poolRestore, poolSnapshot, type PoolState } from './pool.ts';
 
 export const MAX_IOVA = 2 ** 53;
@@ -20,48 +24,8 @@ export const EINVAL = 22;
 /** largest leaf is 1 GiB (internal level 2); a "leaf" above that is reserved */
 const MAX_LEAF_LEVEL = 2;
 
-/** Plain-data description of one table; everything else lives in the pool. */
-export interface TableState {
-  format: FormatId;
-  levels: number;
-  root: number;
-  /** hardware dirty update enabled: VT-d SSADE, SMMU CD.HD (DBM at map), AMD DTE.HAD */
-  tracking: boolean;
-  /** LPAE hardware access-flag update (CD.HA) */
-  ha: boolean;
-  /** bit l: leaves allowed at internal level l when mapping */
-  blocks: number;
-  partialUnmap: number;
-  /** 2^inputBits, first IOVA beyond the table */
-  limit: number;
-}
-
-export interface TableOptions {
-  levels?: number;
-  tracking?: boolean;
-  ha?: boolean;
-  blocks?: number;
-  partialUnmap?: number;
-}
-
-/** Scratch result of a walk; one per caller, reused for every walk. */
-export class WalkOut {
-  pa = 0;
-  pageSize = 0;
-  /** internal level of the leaf or of the faulting entry (0 = smallest page) */
-  lvl = 0;
-  /** the same level in the hardware spec's numbering */
-  level = 0;
-  prot = 0;
-  dirtyOk = 0;
-  fault = 0;
-  /** nested walks: 1 or 2 = stage that faulted; 0 for single-stage */
-  stage = 0;
-  /** nested walks: the address whose lookup faulted (IOVA for stage 1, IPA/GPA for stage 2) */
-  faultAddr = 0;
-  /** nested walks: descriptor reads from physical memory */
-  memReads = 0;
-}
+export type { TableState, TableOptions } from './walk_types.ts';
+export { WalkOut } from './walk_types.ts';
 
 export interface MappedRange {
   iova: number;
@@ -93,21 +57,30 @@ export function ptCreate(pool: PoolState, format: FormatId, opts: TableOptions =
   };
 }
 
-function walkFault(out: WalkOut, code: number, lvl: number, f: PageTableFormat): number {
-  out.fault = code;
-  out.lvl = lvl;
-  out.level = f.nativeLevel(lvl);
-  out.pa = -1;
-  out.pageSize = 0;
-  out.prot = 0;
-  return code;
-}
-
 /**
  * The hot walk. Returns 0 or a FAULT_* code; details in `out`. With
  * ACC_UPDATE it behaves as hardware and writes A/D (or DBM) state back.
+ * Dispatches once on the format to a walker specialised for it
+ * (walkers.ts, generated from the format parameters by gen_walkers.ts).
  */
 export function ptWalk(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  switch (t.format) {
+    case 0: return walkMock(pool, t, iova, access, out);
+    case 1: return walkVtdSl(pool, t, iova, access, out);
+    case 2: return walkVtdFl(pool, t, iova, access, out);
+    case 3: return walkSmmuS1(pool, t, iova, access, out);
+    case 4: return walkSmmuS2(pool, t, iova, access, out);
+    case 5: return walkAmdV1(pool, t, iova, access, out);
+    default: return walkAmdV2(pool, t, iova, access, out);
+  }
+}
+
+/**
+ * Reference walk, generic over the format parameters (one loop, per-level
+ * format lookups). Same results and side effects as ptWalk; kept as the
+ * oracle the specialised walkers are tested against.
+ */
+export function ptWalkGeneric(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   const f = FORMATS[t.format]!;
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, f);
   const words = pool.words;

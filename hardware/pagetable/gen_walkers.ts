@@ -1,0 +1,245 @@
+// Generator of walkers.ts: one walk function per page-table format with the
+// format's parameters as literals, the levels unrolled (a switch on the
+// level count falls through from the top level down to the 4 KiB level),
+// descriptors read as two 32-bit halves, and the leaf rules of the format's
+// style inlined. The format objects in registry.ts stay the single source of
+// truth; test/hardware/walkers.test.ts fails when walkers.ts is out of date
+// and checks every walker against ptWalkGeneric.
+//
+//   npx tsx hardware/pagetable/gen_walkers.ts   (rewrites walkers.ts)
+
+import {
+  STYLE_AMDV1, STYLE_LPAE_S1, STYLE_LPAE_S2, STYLE_VTD_SL, STYLE_X86, type PageTableFormat,
+} from './format.ts';
+import { FORMATS } from './registry.ts';
+
+/** walker function name per format id */
+export const WALKER_NAMES = ['walkMock', 'walkVtdSl', 'walkVtdFl', 'walkSmmuS1', 'walkSmmuS2', 'walkAmdV1', 'walkAmdV2'] as const;
+
+/** the largest leaf is 1 GiB-class (internal level 2), as in radix.ts */
+const MAX_LEAF_LEVEL = 2;
+
+const hex = (n: number): string => `0x${(n >>> 0).toString(16)}`;
+
+/** int32 expression for the 9-bit table index of level `lvl` (`lo`, `hi` = IOVA halves) */
+function indexExpr(f: PageTableFormat, lvl: number): string {
+  const s = f.granuleShift + 9 * lvl;
+  if (s >= 32) return `(hi >>> ${s - 32}) & 511`;
+  if (s + 9 <= 32) return `(lo >>> ${s}) & 511`;
+  return `((lo >>> ${s}) | (hi << ${32 - s})) & 511`;
+}
+
+function validTest(f: PageTableFormat): string {
+  return `(dlo & ${hex(f.validLo)}) === 0`;
+}
+
+function leafTest(f: PageTableFormat): string {
+  return `(dlo & ${hex(f.leafMaskLo)}) === ${hex(f.leafValLo)}`;
+}
+
+/**
+ * Table pointer of the descriptor: the node index. Pool nodes stay below
+ * 2^20 (pool.ts MAX_NODES) and only ptMap writes table descriptors, so the
+ * index is bits 31:12 of the lo half and the hi half is never read on the
+ * way down (one load per level instead of two).
+ */
+function descend(f: PageTableFormat, lvl: number, x86: boolean): string[] {
+  return [
+    `e = (node << 10) | ((${indexExpr(f, lvl)}) << 1);`,
+    `dlo = words[e]! | 0;`,
+    `if (${validTest(f)}) return walkFault(out, FAULT_TRANSLATION, ${lvl}, F);`,
+    ...(x86 ? ['path &= dlo;'] : []),
+  ];
+}
+
+function pointer(_f: PageTableFormat): string[] {
+  return ['node = dlo >>> 12;'];
+}
+
+/** Leaf rules of the style (same as format.ts leafEval); `lvl`, `e`, `dlo`, `dhi`, `path` are set. */
+function leafRules(f: PageTableFormat): string[] {
+  switch (f.style) {
+    case STYLE_VTD_SL:
+      return [
+        'const write = (access & ACC_WRITE) !== 0;',
+        'if (write ? (dlo & 2) === 0 : (dlo & 1) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        'let dirtyOk = 1;',
+        'if (t.tracking) {',
+        '  if ((access & ACC_UPDATE) !== 0) {',
+        '    const nlo = dlo | 0x100 | (write ? 0x200 : 0); // A, D',
+        '    if (nlo !== dlo) words[e] = nlo;',
+        '  }',
+        '  dirtyOk = (dlo & 0x300) === 0x300 ? 1 : 0;',
+        '}',
+        'out.prot = dlo & 3;',
+        'out.dirtyOk = dirtyOk;',
+      ];
+    case STYLE_X86:
+      return [
+        'const write = (access & ACC_WRITE) !== 0;',
+        'if ((access & ACC_PRIV) === 0 && (path & 4) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        'if (write && (path & 2) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        'if ((access & ACC_UPDATE) !== 0) {',
+        '  const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D',
+        '  if (nlo !== dlo) words[e] = nlo;',
+        '}',
+        'out.prot = 1 | (path & 2);',
+        'out.dirtyOk = (dlo & 0x60) === 0x60 ? 1 : 0;',
+      ];
+    case STYLE_LPAE_S1:
+      return [
+        'const write = (access & ACC_WRITE) !== 0;',
+        'const ro = (dlo & 0x80) !== 0;',
+        'const dbm = (dhi & 0x80000) !== 0 && t.tracking;',
+        'if ((dlo & 0x400) === 0 && !t.ha) return walkFault(out, FAULT_ACCESS, lvl, F);',
+        'if ((access & ACC_PRIV) === 0 && (dlo & 0x40) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        'if (write && ro && !dbm) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        'if ((access & ACC_UPDATE) !== 0) {',
+        '  let nlo = dlo | 0x400; // AF',
+        '  if (write && ro) nlo &= ~0x80; // writable-clean -> writable-dirty',
+        '  if (nlo !== dlo) words[e] = nlo;',
+        '}',
+        'out.prot = 1 | (!ro || dbm ? 2 : 0);',
+        'out.dirtyOk = ro || (dlo & 0x400) === 0 ? 0 : 1;',
+      ];
+    case STYLE_LPAE_S2:
+      return [
+        'const write = (access & ACC_WRITE) !== 0;',
+        'const w = (dlo & 0x80) !== 0;',
+        'const dbm = (dhi & 0x80000) !== 0 && t.tracking;',
+        'if ((dlo & 0x400) === 0 && !t.ha) return walkFault(out, FAULT_ACCESS, lvl, F);',
+        'if (write ? !w && !dbm : (dlo & 0x40) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        'if ((access & ACC_UPDATE) !== 0) {',
+        '  const nlo = dlo | 0x400 | (write ? 0x80 : 0); // AF; S2AP[1] = writable-dirty',
+        '  if (nlo !== dlo) words[e] = nlo;',
+        '}',
+        'out.prot = ((dlo >>> 6) & 1) | (w || dbm ? 2 : 0);',
+        'out.dirtyOk = w && (dlo & 0x400) !== 0 ? 1 : 0;',
+      ];
+    case STYLE_AMDV1:
+      return [
+        'const write = (access & ACC_WRITE) !== 0;',
+        'if (write ? (dhi & 0x40000000) === 0 : (dhi & 0x20000000) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F);',
+        ...(f.hwUpdates
+          ? [
+            'let dirtyOk = 1;',
+            'if (t.tracking) {',
+            '  if ((access & ACC_UPDATE) !== 0) {',
+            '    const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D',
+            '    if (nlo !== dlo) words[e] = nlo;',
+            '  }',
+            '  dirtyOk = (dlo & 0x60) === 0x60 ? 1 : 0;',
+            '}',
+            'out.dirtyOk = dirtyOk;',
+          ]
+          : ['out.dirtyOk = 1; // no hardware A/D updates: dirtiness is injected']),
+        'out.prot = (dhi >>> 29) & 3;',
+      ];
+    default:
+      throw new Error(`gen_walkers: no leaf rules for style ${f.style}`);
+  }
+}
+
+/** pa of `lo`/`hi` through the leaf at level `lvl` (a literal) */
+function paExpr(f: PageTableFormat, lvl: number): string {
+  const g = f.granuleShift;
+  const s = g + 9 * lvl;
+  const off = 2 ** s - 1;
+  const hiPart = `(dhi & ${hex(f.addrHiMask)}) * ${2 ** (20 + g)}`;
+  if (g === 12) return `${hiPart} + (((dlo & ${hex(~off & 0xfffff000)}) | (lo & ${hex(off)})) >>> 0)`;
+  const frameMask = 9 * lvl >= 20 ? 0 : (~(2 ** (9 * lvl) - 1)) >>> 0;
+  return `${hiPart} + ((dlo >>> 12) & ${hex(frameMask)}) * ${2 ** g} + (lo & ${hex(off)})`;
+}
+
+function walker(f: PageTableFormat): string {
+  const name = WALKER_NAMES[f.id];
+  const x86 = f.style === STYLE_X86;
+  const top = f.maxLevels - 1;
+  const L: string[] = [];
+  const ind = (n: number, lines: string[]) => lines.forEach((l) => L.push(' '.repeat(n) + l));
+  L.push(`const F${f.id} = FORMATS[${f.id}]!;`, '');
+  L.push(`/** ${f.name}: ${f.minLevels}..${f.maxLevels} levels, ${2 ** f.granuleShift}-byte granule */`);
+  L.push(`export function ${name}(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {`);
+  ind(2, [
+    'if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F);',
+    'const words = pool.words;',
+    'const lo = iova | 0;',
+    'const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;',
+    'let node = t.root;',
+    ...(x86 ? ['let path = -1;'] : []),
+    'let e = 0;',
+    'let dlo = 0;',
+    'let dhi = 0;',
+    'let lvl = 0;',
+    'found: {',
+  ]);
+  for (let lvl = top; lvl >= 0; lvl--) {
+    const body: string[] = [...descend(f, lvl, x86)];
+    if (lvl === 0) {
+      if (f.pageMaskLo !== 0) body.push(`if ((dlo & ${hex(f.pageMaskLo)}) !== ${hex(f.pageValLo)}) return walkFault(out, FAULT_TRANSLATION, 0, F);`);
+      body.push('dhi = words[e + 1]! | 0;');
+    } else if (lvl > MAX_LEAF_LEVEL) {
+      body.push(`if (${leafTest(f)}) return walkFault(out, FAULT_TRANSLATION, ${lvl}, F);`);
+      body.push(...pointer(f).map((l) => l.replace('lvl - 1', String(lvl - 1))));
+    } else {
+      body.push(`if (${leafTest(f)}) {`, `  dhi = words[e + 1]! | 0;`, `  lvl = ${lvl};`, '  break found;', '}');
+      body.push(...pointer(f).map((l) => l.replace('lvl - 1', String(lvl - 1))));
+    }
+    const comment = `// level ${lvl} (${f.lpaeLevels ? 'LPAE level ' + (3 - lvl) : 'level ' + (lvl + 1)})`;
+    // a table of n levels starts at internal level n - 1
+    if (lvl + 1 > f.minLevels) ind(4, [`if (t.levels > ${lvl}) {`, `  ${comment}`, ...body.map((l) => '  ' + l), '}']);
+    else ind(4, [comment, ...body]);
+  }
+  ind(2, ['}']);
+  ind(2, leafRules(f));
+  ind(2, [
+    'if (lvl === 0) {',
+    `  out.pa = ${paExpr(f, 0)};`,
+    `  out.pageSize = ${2 ** f.granuleShift};`,
+    `  out.level = ${f.nativeLevel(0)};`,
+    '} else if (lvl === 1) {',
+    `  out.pa = ${paExpr(f, 1)};`,
+    `  out.pageSize = ${2 ** (f.granuleShift + 9)};`,
+    `  out.level = ${f.nativeLevel(1)};`,
+    '} else {',
+    `  out.pa = ${paExpr(f, 2)};`,
+    `  out.pageSize = ${2 ** (f.granuleShift + 18)};`,
+    `  out.level = ${f.nativeLevel(2)};`,
+    '}',
+    'out.lvl = lvl;',
+    'out.fault = 0;',
+    'return 0;',
+  ]);
+  L.push('}');
+  return L.join('\n');
+}
+
+export function generateWalkers(): string {
+  const head = [
+    '// GENERATED by hardware/pagetable/gen_walkers.ts from the format parameters',
+    '// in registry.ts. Do not edit: change the generator and run',
+    '//   npx tsx hardware/pagetable/gen_walkers.ts',
+    '//',
+    '// One walk per format, results and side effects identical to',
+    "// radix.ts's ptWalkGeneric (test/hardware/walkers.test.ts checks both).",
+    '',
+    'import {',
+    '  ACC_PRIV, ACC_UPDATE, ACC_WRITE, FAULT_ACCESS, FAULT_ADDRESS_SIZE, FAULT_PERMISSION, FAULT_TRANSLATION,',
+    "} from './format.ts';",
+    "import type { PoolState } from './pool.ts';",
+    "import { FORMATS } from './registry.ts';",
+    "import { walkFault, type TableState, type WalkOut } from './walk_types.ts';",
+    '',
+    '// keep every import used whatever the formats need',
+    'void ACC_PRIV;',
+    'void FAULT_ACCESS;',
+    '',
+  ].join('\n');
+  return head + FORMATS.map((f) => walker(f).replace(/\bF\)/g, `F${f.id})`)).join('\n\n') + '\n';
+}
+
+if (process.argv[1] && /gen_walkers\.ts$/.test(process.argv[1])) {
+  const { writeFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  writeFileSync(fileURLToPath(new URL('./walkers.ts', import.meta.url)), generateWalkers());
+}

@@ -1,0 +1,61 @@
+// The generated per-format walkers (walkers.ts) against the generic
+// reference walk: same return code, same WalkOut, same descriptor updates.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { readFileSync } from 'node:fs';
+import { ptCreate, ptMap, ptWalk, ptWalkGeneric, ptUnmap, WalkOut } from '../../hardware/pagetable/radix.ts';
+import { FORMATS } from '../../hardware/pagetable/registry.ts';
+import { ACC_PRIV, ACC_READ, ACC_UPDATE, ACC_WRITE, PROT_PRIV, PROT_READ, PROT_WRITE, type FormatId } from '../../hardware/pagetable/format.ts';
+import { poolCreate, poolRestore, poolSnapshot } from '../../hardware/pagetable/pool.ts';
+import { generateWalkers } from '../../hardware/pagetable/gen_walkers.ts';
+
+describe('generated walkers', () => {
+  it('walkers.ts is what gen_walkers.ts generates from the formats', () => {
+    const onDisk = readFileSync(new URL('../../hardware/pagetable/walkers.ts', import.meta.url), 'utf8');
+    expect(onDisk).toBe(generateWalkers());
+  });
+
+  for (const f of FORMATS) {
+    it(`${f.name}: identical to ptWalkGeneric (codes, results, A/D updates) at every level count`, () => {
+      const g = f.granule;
+      const units = [g, g * 512, g * 512 * 512];
+      const mapArb = fc.record({ unit: fc.constantFrom(0, 0, 1, 2), idx: fc.nat(40), count: fc.integer({ min: 1, max: 3 }), prot: fc.constantFrom(PROT_READ, PROT_WRITE, PROT_READ | PROT_WRITE, PROT_READ | PROT_PRIV, PROT_READ | PROT_WRITE | PROT_PRIV), unmap: fc.boolean() });
+      const seen = new Set<string>();
+      fc.assert(
+        fc.property(
+          fc.integer({ min: f.minLevels, max: f.maxLevels }), fc.boolean(), fc.boolean(),
+          fc.array(mapArb, { minLength: 1, maxLength: 12 }),
+          fc.array(fc.tuple(fc.nat(2 ** 22), fc.constantFrom(0, 1, 2, 3), fc.nat(7)), { minLength: 20, maxLength: 40 }),
+          (levels, tracking, ha, ops, probes) => {
+            const pool = poolCreate(8);
+            const t = ptCreate(pool, f.id as FormatId, { levels, tracking, ha, blocks: f.blockLevels });
+            const spans: [number, number][] = [];
+            for (const o of ops) {
+              const size = units[o.unit]!;
+              const iova = (o.idx % 8) * size + (o.unit === 0 ? (o.idx >> 3) * 512 * g : 0);
+              if (o.unmap) ptUnmap(pool, t, iova, size * o.count);
+              else ptMap(pool, t, iova, 2 ** 33 + o.idx * size, size * o.count, o.prot);
+              spans.push([iova, size * o.count]);
+            }
+            const other = poolRestore(poolSnapshot(pool));
+            const a = new WalkOut();
+            const b = new WalkOut();
+            for (const [p, region, acc] of probes) {
+              const span = spans[p % spans.length];
+              const iova = region === 3 || !span ? p * 2 ** 30 + p : span[0] + (p * 7919) % span[1];
+              const access = (acc & 1 ? ACC_WRITE : ACC_READ) | (acc & 2 ? ACC_UPDATE : 0) | (acc & 4 ? ACC_PRIV : 0);
+              const ca = ptWalk(pool, t, iova, access, a);
+              const cb = ptWalkGeneric(other, t, iova, access, b);
+              expect([ca, { ...a }]).toEqual([cb, { ...b }]);
+              seen.add(ca === 0 ? `ok${a.lvl}` : `fault${ca}`);
+            }
+            expect(Buffer.from(pool.words.buffer).equals(Buffer.from(other.words.buffer))).toBe(true);
+          },
+        ),
+        { numRuns: 40, seed: 7 },
+      );
+      // the probes reach leaves of every size, and faults
+      for (const k of ['ok0', 'ok1', ...(f.blockLevels & 4 ? ['ok2'] : []), 'fault1']) expect(seen).toContain(k);
+    });
+  }
+});
