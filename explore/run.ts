@@ -4,6 +4,7 @@
  * quiescence (or a step bound) under the explorer's chooser, with every
  * invariant checked after every delivery.
  */
+import { createHash } from 'node:crypto';
 import { Simulation } from '../actors/sim.ts';
 import { spawnProc } from '../actors/api.ts';
 import { KERNEL_ACTOR } from '../actors/kernel.ts';
@@ -95,14 +96,9 @@ export interface RunResult {
 /** Where the scenario's process and threads are: deterministic (first process, tids 2, 3, ...). */
 export const SCENARIO_PID = 1;
 
-/** 64-bit FNV-1a (two lanes) of the encoded state: the end-state fingerprint. */
+/** Fingerprint of an encoded state (native SHA-256, truncated: the end-state identity). */
 export function hashBytes(b: Uint8Array): string {
-  let h1 = 0x811c9dc5, h2 = 0x01000193 ^ b.length;
-  for (let i = 0; i < b.length; i++) {
-    h1 = Math.imul(h1 ^ b[i]!, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ b[i]!, 0x5bd1e995) >>> 0;
-  }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
+  return createHash('sha256').update(b).digest('hex').slice(0, 24);
 }
 
 /** Checks invariants after each delivery and collects the scenario threads' results. */

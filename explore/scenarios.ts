@@ -78,14 +78,16 @@ export const SCENARIOS: Record<string, Scenario> = {
     name: 'churn',
     description: 'three threads map, query and unmap on one IOAS and destroy a second one, then close (about 200 deliveries; the benchmark workload)',
     setup: [...proc1, { op: 'ioasAlloc', fd: 'fd', as: 'ioas2' }],
-    threads: [0, 1, 2].map((t) => [
-      { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x100000n + BigInt(t) * 0x10000n, length: 0x4000n },
-      { op: 'iovaRanges', fd: '$fd', ioas: '$ioas', buf: '$buf' },
-      { op: 'unmap', fd: '$fd', ioas: '$ioas', iova: 0x100000n + BigInt(t) * 0x10000n, length: 0x4000n },
-      { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x200000n, length: 0x2000n },
-      { op: 'unmapAll', fd: '$fd', ioas: '$ioas' },
-      { op: 'destroy', fd: '$fd', id: '$ioas2' },
-    ]),
+    threads: [0, 1, 2].map((t) => {
+      const iova = 0x100000n + BigInt(t) * 0x10000n;
+      const round = [
+        { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova, length: 0x4000n },
+        { op: 'iovaRanges', fd: '$fd', ioas: '$ioas', buf: '$buf' },
+        { op: 'unmap', fd: '$fd', ioas: '$ioas', iova, length: 0x4000n },
+        { op: 'map', fd: '$fd', ioas: '$ioas', buf: '$buf', iova: 0x200000n, length: 0x2000n },
+      ] as const;
+      return [...round, ...round, ...round, { op: 'iovaRanges', fd: '$fd', ioas: '$ioas', buf: '$buf' }, { op: 'unmapAll', fd: '$fd', ioas: '$ioas' }, { op: 'destroy', fd: '$fd', id: '$ioas2' }];
+    }),
     teardown: true,
   },
 };
