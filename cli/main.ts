@@ -9,6 +9,7 @@ import { registerJournalCommands } from './journal.ts';
 import { registerReplayCommands } from './replay.ts';
 import { registerTtCommand } from './tt.ts';
 import { registerRunCommand } from './run.ts';
+import { registerExploreCommand } from './explore.ts';
 import { CliError, err } from './util.ts';
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerReplayCommands(program);
   registerTtCommand(program);
+  registerExploreCommand(program);
   // exitOverride and the help-after-error hint apply to every subcommand.
   for (const c of allCommands(program)) c.exitOverride().showHelpAfterError(true);
   return program;
