@@ -58,6 +58,8 @@ export interface IoctlResult {
   errno: number;
   /** The argument bytes as user space sees them after the call. */
   arg: Uint8Array;
+  /** The system call's return value (0 unless the ioctl returns a value, e.g. VFIO_CHECK_EXTENSION; -1 on error). */
+  ret?: number | bigint;
 }
 
 export class SimulationError extends Error {}
@@ -186,9 +188,9 @@ export class Simulation {
     const before = t.st.completed;
     this.rt.inject(t.id, desc.actor, 'ioctl', 'ioctl', { cmd: cmd >>> 0, arg, pid });
     this.settle();
-    const r = t.st.completed > before ? (t.st.last as { errno: number; arg?: Uint8Array }) : null;
+    const r = t.st.completed > before ? (t.st.last as { errno: number; arg?: Uint8Array; ret?: number | bigint }) : null;
     if (!r) throw new SimulationError(`ioctl 0x${cmd.toString(16)} of ${t.id} got no answer`);
-    return { errno: r.errno, arg: r.arg ?? arg };
+    return { errno: r.errno, arg: r.arg ?? arg, ret: r.ret };
   }
 
   /** Create a process (with one thread) and return its pid. */

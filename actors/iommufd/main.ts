@@ -8,11 +8,11 @@ import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
 import type { Envelope } from '../runtime/envelope.ts';
 import { XStateActor, currentDelivery, hostPost } from '../runtime/xstate-actor.ts';
 import { ictxMachine, type IctxContext } from '../../machines/ictx.ts';
-import type { World } from '../world.ts';
+import { shouldFail, type World } from '../world.ts';
 import { registerDeviceNode, registerFileKind } from '../kernel.ts';
 import { dispatchIoctl, respond, respondField, type IoctlEntry } from '../../uapi/dispatch.ts';
 import { decode } from '../../uapi/layout.ts';
-import { ENOTTY } from '../../uapi/errno.ts';
+import { ENOMEM, ENOTTY } from '../../uapi/errno.ts';
 import {
   createObjTable, objDecUsers, objFinalize, objGet, objIncUsers, objLiveIds, objPut, objRelease, objRemove, objReserve,
   type ObjEntry,
@@ -57,6 +57,8 @@ class IctxImpl implements Ictx {
   }
 
   alloc(kind: ObjectKind, data: Record<string, unknown>): ObjEntry | number {
+    // _iommufd_object_alloc: kzalloc of the object, then xa_alloc of its id (two fail_nth points).
+    if (shouldFail(this.c.world, 'obj_kzalloc') || shouldFail(this.c.world, 'obj_xa_alloc')) return ENOMEM;
     const e = objReserve(this.d.table, this.d.file, kind.type);
     if (typeof e === 'number') return e;
     const gen = (this.d.gens[e.id] = (this.d.gens[e.id] ?? 0) + 1);
@@ -95,8 +97,11 @@ function view(context: IctxContext, env: Envelope): IctxImpl {
   return new IctxImpl(currentDelivery<World>(), context.data as IctxData, env.dst);
 }
 
-function reply(x: IctxImpl, thread: string, errno: number, arg?: Uint8Array): void {
-  x.c.post(thread, 'reply', 'ioctl.ret', arg ? { errno, arg } : { errno });
+function reply(x: IctxImpl, thread: string, errno: number, arg?: Uint8Array, ret?: number | bigint): void {
+  const body: { errno: number; arg?: Uint8Array; ret?: number | bigint } = { errno };
+  if (arg) body.arg = arg;
+  if (ret !== undefined) body.ret = ret;
+  x.c.post(thread, 'reply', 'ioctl.ret', body);
 }
 
 /** Drop the call's short-term references and answer the thread. */
@@ -107,6 +112,8 @@ function finish(x: IctxImpl, call: Call, step: Exclude<Step, 'wait'>, entry: Ioc
   const errno = typeof step === 'number' ? step : step.errno;
   // Requests from other kernel actors (VFIO device files) get their results as data.
   if (call.name.startsWith('request:')) return void x.c.post(call.thread, 'reply', 'request.ret', { errno, out: call.s.out ?? null, tag: call.s.tag ?? null });
+  // VFIO compat ioctls write the user's bytes themselves (call.s.compatArg) and may return a value (call.s.ret).
+  if (call.name === 'VFIO_COMPAT') return reply(x, call.thread, errno, call.s.compatArg, errno ? undefined : call.s.ret);
   const writeBack = errno === 0 || typeof step !== 'number';
   if (!writeBack || entry.writeback === 'none') return reply(x, call.thread, errno);
   const out = call.arg.slice();
@@ -288,6 +295,8 @@ export function iommufdRestorers(): Record<string, (id: string, st: unknown) => 
 }
 
 registerDeviceNode('/dev/iommu', (ctx, file, pid) => {
+  // iommufd_fops_open: kzalloc of the context.
+  if (shouldFail(ctx.world, 'ictx_alloc')) return ENOMEM;
   ctx.spawn(createIctxActor(file, pid));
   return { kind: 'iommufd', actor: ictxActorId(file), refs: 1 };
 });
