@@ -707,6 +707,8 @@ export interface UnmapResume {
   unmapped: bigint;
   tries: number;
   all: boolean;
+  /** VFIO compat: a range with no area unmaps 0 bytes successfully instead of ENOENT. */
+  emptyOk?: boolean;
 }
 
 export interface UnmapResult extends OpResult {
@@ -724,6 +726,8 @@ export interface UnmapResult extends OpResult {
 export interface UnmapOpts {
   /** Synchronous access notification (iommufd_access_notify_unmap); without it the result says 'notify'. */
   notify?: (notice: AccessUnmapNotice) => void;
+  /** VFIO type1 semantics: nothing in the range is success with 0 bytes (the IOAS ioctl says ENOENT). */
+  emptyOk?: boolean;
 }
 
 /**
@@ -759,7 +763,7 @@ function unmapRange(iopt: IoPagetable, env: IoptEnv, st: UnmapResume, o: UnmapOp
     removeAreaAt(iopt, env, i);
     st.unmapped += areaLength(area);
   }
-  return out(st.unmapped ? 0 : ENOENT);
+  return out(st.unmapped || st.emptyOk ? 0 : ENOENT);
 }
 
 /** iopt_unmap_iova: 0 length EINVAL, wrap EOVERFLOW, nothing removed ENOENT. */
@@ -768,7 +772,7 @@ export function ioptUnmap(iopt: IoPagetable, env: IoptEnv, iova: bigint, length:
   if (length === 0n) return fail(EINVAL);
   const last = iova + length - 1n;
   if (last > ULONG_MAX) return fail(EOVERFLOW);
-  return unmapRange(iopt, env, { start: iova, last, unmapped: 0n, tries: 0, all: false }, o);
+  return unmapRange(iopt, env, { start: iova, last, unmapped: 0n, tries: 0, all: false, ...(o.emptyOk ? { emptyOk: true } : {}) }, o);
 }
 
 /** iopt_unmap_all: an empty IOAS succeeds with 0 bytes. */
@@ -778,6 +782,60 @@ export function ioptUnmapAll(iopt: IoPagetable, env: IoptEnv, o: UnmapOpts = {})
 
 export function ioptUnmapResume(iopt: IoPagetable, env: IoptEnv, resume: UnmapResume, o: UnmapOpts = {}): UnmapResult {
   return unmapRange(iopt, env, { ...resume }, o);
+}
+
+// ---------------------------------------------------------------- iopt_cut_iova (VFIO type1)
+
+/**
+ * iopt_area_split: cut `area` so that `iova` is the last byte of the left
+ * piece.  A cut at either end is a no-op; an area still being mapped or being
+ * unmapped is EBUSY; a cut that does not fall on iova_alignment (in IOVA and
+ * in the pages) is EINVAL; two area allocations (fail_nth); an area with
+ * access pins, or one filled into domains while large pages are allowed
+ * (its IOPTEs may be huge), cannot be split (EINVAL).  Nothing in the
+ * domains changes: both pieces keep the same pages, pins and IOPTEs.
+ */
+function areaSplit(iopt: IoPagetable, env: IoptEnv, index: number, iova: bigint): number {
+  const area = iopt.areas[index];
+  if (iova === area.iova || iova === area.last) return 0;
+  if (area.creating || area.preventAccess) return EBUSY;
+  const align = BigInt(iopt.iovaAlignment) - 1n;
+  const newStart = iova + 1n;
+  if (newStart & align || startByteAt(area, newStart) & align) return EINVAL;
+  const e = shouldFail(env, 'iopt_area_alloc') || shouldFail(env, 'iopt_area_alloc');
+  if (e) return e;
+  if (area.numAccesses) return EINVAL;
+  if (area.filled && !iopt.disableLargePages) return EINVAL;
+  const pages = pagesOf(env, area);
+  const rhsStartByte = startByteAt(area, newStart);
+  const lhs: IoptArea = { ...area, id: iopt.nextAreaId++, last: iova, lastIndex: Number(startByteAt(area, iova) / PAGE) };
+  const rhs: IoptArea = {
+    ...area, id: iopt.nextAreaId++, iova: newStart, startByte: rhsStartByte, pageOffset: Number(rhsStartByte % PAGE),
+    firstIndex: Number(rhsStartByte / PAGE),
+  };
+  // A page shared by both pieces (cut inside a page) is used by each filled piece.
+  if (area.filled && lhs.lastIndex === rhs.firstIndex) {
+    const ue = pagesAddUsers(env, pages, rhs.firstIndex, rhs.firstIndex);
+    if (ue) return ue;
+  }
+  pagesGet(pages);
+  iopt.areas.splice(index, 1, lhs, rhs);
+  return 0;
+}
+
+/**
+ * iopt_cut_iova: make each of `iovas` the last byte of an area (if an area
+ * covers it), so that a later unmap of a sub-range removes whole areas.
+ * Stops at the first failing split; earlier splits stay.
+ */
+export function ioptCutIova(iopt: IoPagetable, env: IoptEnv, iovas: readonly bigint[]): number {
+  for (const iova of iovas) {
+    const i = areaIterFirst(iopt, iova, iova);
+    if (i < 0) continue;
+    const e = areaSplit(iopt, env, i, iova);
+    if (e) return e;
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------- alignment, domains, accesses

@@ -25,7 +25,7 @@ import {
   ioptFreePagesList, ioptGetHugePages, ioptGetPages, ioptIovaRangesFill, ioptMapFilePages, ioptMapPages,
   ioptMapPagesBegin, ioptMapPagesFinish, ioptPrepareUserPages, ioptSetHugePages, ioptUnmap, ioptUnmapAll,
   ioptAddDomain, ioptRemoveDomain, ioptReserve, ioptRemoveReserved, type IoptDomain,
-  ioptUnmapResume, type UnmapResult, type UnmapResume,
+  ioptUnmapResume, ioptCutIova, type UnmapResult, type UnmapResume,
   type AccessUnmapNotice, type DomainEffect, type IoPagetable, type IovaRange, type PagesListElm, type PendingMap,
 } from './io_pagetable.ts';
 import { pagesChangeProcess, type PagesEnv } from './pages.ts';
@@ -165,15 +165,16 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       return 'errno' in g ? { errno: g.errno } : { errno: 0, out: { list: g.list } };
     },
     copy_map: (o, a: { list: PagesListElm[]; length: bigint; iova: bigint; prot: number; fixed: boolean }, body) => mapList(o, body.call, a.list, a),
-    unmap: (o, a: { iova: bigint; length: bigint; all: boolean }, body) => {
+    unmap: (o, a: { iova: bigint; length: bigint; all: boolean; emptyOk?: boolean }, body) => {
+      const emptyOk = a.emptyOk === true;
       if (iopt(o).accesses.length > 0) {
         // Without `notify` the io_pagetable stops at an area with pins and says so.
         const env = ioptEnv(o.world);
-        return unmapStep(o, body.call, a.all ? ioptUnmapAll(iopt(o), env) : ioptUnmap(iopt(o), env, a.iova, a.length));
+        return unmapStep(o, body.call, a.all ? ioptUnmapAll(iopt(o), env) : ioptUnmap(iopt(o), env, a.iova, a.length, { emptyOk }));
       }
       const notify = (n: AccessUnmapNotice) => notifyAccesses(o, n);
       const env = ioptEnv(o.world);
-      const r = a.all ? ioptUnmapAll(iopt(o), env, { notify }) : ioptUnmap(iopt(o), env, a.iova, a.length, { notify });
+      const r = a.all ? ioptUnmapAll(iopt(o), env, { notify }) : ioptUnmap(iopt(o), env, a.iova, a.length, { notify, emptyOk });
       postEffects(o, r.effects);
       return { errno: r.errno, out: { unmapped: r.unmapped } };
     },
@@ -195,6 +196,8 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       // Fixed: restart the lookup from the copied start/last.
       return unmapStep(o, p.call, ioptUnmapResume(iopt(o), ioptEnv(o.world), p.resume));
     },
+    /** VFIO type1 UNMAP_DMA's iopt_cut_iova (vfio_compat.ts): split areas at these last bytes. */
+    cut_iova: (o, a: { iovas: bigint[] }) => ({ errno: ioptCutIova(iopt(o), ioptEnv(o.world), a.iovas) }),
     /** B02's late "unlock" of a put: touches the object and answers nothing. */
     unlock: () => null,
     huge_pages: (o, a: { op: number; val: bigint }) => {
