@@ -8,6 +8,9 @@
 import type { Simulation, IoctlResult } from './sim.ts';
 import { ioctlEntry, VFIO_CDEV_IOCTL_OPS, type IoctlEntry } from '../uapi/dispatch.ts';
 import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_DETACH_PASID } from '../uapi/enums.ts';
+import {
+  VFIO_CHECK_EXTENSION, VFIO_GET_API_VERSION, VFIO_IOMMU_GET_INFO, VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU,
+} from '../uapi/ioctl.ts';
 import { decode, decodeArray, encodeArray, pack, type Decoded, type EncodeInput } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
 import { PROT_READ, PROT_WRITE } from './mm/process.ts';
@@ -82,6 +85,24 @@ export class Proc {
     return r.errno ? r.errno : (r.data as Uint8Array);
   }
 
+  /** read(2): `count` bytes into user memory at `buf`; returns the byte count or -errno, and the bytes read. */
+  read(fd: number, count: number, buf?: bigint): { ret: number; data: Uint8Array } {
+    const at = buf ?? this.scratchPage();
+    const r = this.syscall('read', { fd, buf: at, count });
+    if (r.errno) return { ret: -r.errno, data: new Uint8Array(0) };
+    const n = Number(r.ret);
+    const data = n > 0 ? this.peek(at, n) : new Uint8Array(0);
+    return { ret: n, data: typeof data === 'number' ? new Uint8Array(0) : data };
+  }
+
+  /** write(2) of `data` (placed in user memory first); returns the byte count or -errno. */
+  write(fd: number, data: Uint8Array, buf?: bigint): number {
+    const at = buf ?? this.scratchPage();
+    if (data.length) this.poke(at, data);
+    const r = this.syscall('write', { fd, buf: at, count: data.length });
+    return r.errno ? -r.errno : Number(r.ret);
+  }
+
   ioctl(fd: number, cmd: number, arg: Uint8Array): IoctlResult {
     return this.sim.ioctl(this.pid, fd, cmd, arg, this.tid);
   }
@@ -105,6 +126,24 @@ export class Proc {
 }
 
 type In<L> = Omit<EncodeInput<L>, 'size'>;
+
+/**
+ * The argument of a scalar ioctl (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU) in
+ * the raw ABI.  C passes the value itself (`ioctl(fd, VFIO_SET_IOMMU,
+ * VFIO_TYPE1v2_IOMMU)`), not a pointer; the simulator's argument bytes carry
+ * it as an 8-byte little-endian unsigned long (shorter bytes are
+ * zero-extended).  The ioctl's return value comes back as `ret`.
+ */
+export function scalarArg(v: number | bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
+  return b;
+}
+
+export interface CompatResult<O = Record<string, unknown>> extends ApiResult<O> {
+  /** The ioctl's return value (VFIO_CHECK_EXTENSION: 0/1; VFIO_GET_API_VERSION: 0). */
+  ret: number | bigint;
+}
 
 /** Typed ioctls on one open /dev/iommu. */
 export class Iommufd {
@@ -161,8 +200,53 @@ export class Iommufd {
   getDirtyBitmap(f: In<typeof S.iommu_hwpt_get_dirty_bitmap>) {
     return this.call<typeof S.iommu_hwpt_get_dirty_bitmap>('IOMMU_HWPT_GET_DIRTY_BITMAP', f);
   }
+  faultQueueAlloc(f: In<typeof S.iommu_fault_alloc> = {}) {
+    return this.call<typeof S.iommu_fault_alloc>('IOMMU_FAULT_QUEUE_ALLOC', f);
+  }
+  viommuAlloc(f: In<typeof S.iommu_viommu_alloc>) {
+    return this.call<typeof S.iommu_viommu_alloc>('IOMMU_VIOMMU_ALLOC', f);
+  }
+  vdeviceAlloc(f: In<typeof S.iommu_vdevice_alloc>) {
+    return this.call<typeof S.iommu_vdevice_alloc>('IOMMU_VDEVICE_ALLOC', f);
+  }
+  veventqAlloc(f: In<typeof S.iommu_veventq_alloc>) {
+    return this.call<typeof S.iommu_veventq_alloc>('IOMMU_VEVENTQ_ALLOC', f);
+  }
+  hwQueueAlloc(f: In<typeof S.iommu_hw_queue_alloc>) {
+    return this.call<typeof S.iommu_hw_queue_alloc>('IOMMU_HW_QUEUE_ALLOC', f);
+  }
   changeProcess() {
     return this.call<typeof S.iommu_ioas_change_process>('IOMMU_IOAS_CHANGE_PROCESS', {});
+  }
+
+  // ---- VFIO type1 container compat ioctls on this iommufd (vfio_compat.ts); they act on the compat IOAS.
+
+  private compat(cmd: number, arg: Uint8Array): CompatResult<Uint8Array> {
+    const r = this.proc.ioctl(this.fd, cmd, arg);
+    return { ok: r.errno === 0, errno: r.errno, out: r.arg, ret: r.ret ?? (r.errno ? -1 : 0) };
+  }
+  vfioGetApiVersion() {
+    return this.compat(VFIO_GET_API_VERSION, new Uint8Array(0));
+  }
+  vfioCheckExtension(type: number) {
+    return this.compat(VFIO_CHECK_EXTENSION, scalarArg(type));
+  }
+  vfioSetIommu(type: number) {
+    return this.compat(VFIO_SET_IOMMU, scalarArg(type));
+  }
+  /** VFIO_IOMMU_GET_INFO with a buffer of `argsz` bytes (argsz written at offset 0); `out` is the whole buffer afterwards. */
+  vfioGetInfo(argsz: number, bufLen = Math.max(argsz, S.vfio_iommu_type1_info.size)) {
+    const arg = new Uint8Array(bufLen);
+    new DataView(arg.buffer).setUint32(0, argsz, true);
+    return this.compat(VFIO_IOMMU_GET_INFO, arg);
+  }
+  vfioMapDma(f: Omit<In<typeof S.vfio_iommu_type1_dma_map>, 'argsz'> & { argsz?: number }) {
+    const r = this.compat(VFIO_IOMMU_MAP_DMA, pack(S.vfio_iommu_type1_dma_map, { argsz: S.vfio_iommu_type1_dma_map.size, ...f } as never));
+    return { ...r, out: decode(S.vfio_iommu_type1_dma_map, r.out) };
+  }
+  vfioUnmapDma(f: Omit<In<typeof S.vfio_iommu_type1_dma_unmap>, 'argsz'> & { argsz?: number }) {
+    const r = this.compat(VFIO_IOMMU_UNMAP_DMA, pack(S.vfio_iommu_type1_dma_unmap, { argsz: S.vfio_iommu_type1_dma_unmap.size, ...f } as never));
+    return { ...r, out: decode(S.vfio_iommu_type1_dma_unmap, r.out) };
   }
 
   /** IOAS_IOVA_RANGES with room for `capacity` ranges; `ranges` holds what the kernel copied out. */

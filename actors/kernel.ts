@@ -198,7 +198,7 @@ function fileRequest(ctx: DeliveryContext<World>, b: SyscallBody, op: 'read' | '
   const desc = fileOf(ctx, b.pid, b.args.fd);
   const io = desc && fileIo[desc.kind];
   if (!desc || !io) return err(EBADF);
-  io(ctx, desc, op, b.args, replyTo);
+  io(ctx, desc, op, { ...b.args, pid: b.pid }, replyTo);
   return null;
 }
 

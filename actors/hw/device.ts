@@ -7,7 +7,7 @@
 import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
 import type { Envelope } from '../runtime/envelope.ts';
 import type { World } from '../world.ts';
-import type { DmaOutcome } from './translation.ts';
+import { TRANSLATION_ACTOR, type DmaOutcome, type DmaRequest } from './translation.ts';
 
 export const DEVICE_KIND = 'device';
 
@@ -22,6 +22,11 @@ export interface DeviceState {
   /** Results of the last completed burst. */
   last: DmaOutcome[] | null;
   completed: number;
+  /** Page-request groups awaiting a response, by group index, with the accesses to retry. */
+  pending: Record<number, { pasid: number; accesses: DmaRequest['accesses'] }>;
+  /** Responses received per group index (exactly one each is the rule). */
+  responses: Record<string, number>;
+  prqFailed: number;
 }
 
 export class DeviceActor implements SimActor<World> {
@@ -32,7 +37,7 @@ export class DeviceActor implements SimActor<World> {
   ) {}
 
   static create(dev: string): DeviceActor {
-    return new DeviceActor(deviceActorId(dev), { dev, bursts: 0, faults: 0, last: null, completed: 0 });
+    return new DeviceActor(deviceActorId(dev), { dev, bursts: 0, faults: 0, last: null, completed: 0, pending: {}, responses: {}, prqFailed: 0 });
   }
 
   persist(): DeviceState {
@@ -43,12 +48,31 @@ export class DeviceActor implements SimActor<World> {
     return `${this.st.bursts} bursts, ${this.st.faults} faults`;
   }
 
-  deliver(env: Envelope, _ctx: DeliveryContext<World>): void {
-    if (env.type !== 'dma.ret') throw new Error(`${this.id}: unexpected message ${env.type}`);
-    const results = (env.body as { results: DmaOutcome[] }).results;
+  deliver(env: Envelope, ctx: DeliveryContext<World>): void {
+    if (env.type === 'dma.ret') return this.burstDone(env);
+    if (env.type === 'page.response') return this.pageResponse(env, ctx);
+    throw new Error(`${this.id}: unexpected message ${env.type}`);
+  }
+
+  private burstDone(env: Envelope): void {
+    const b = env.body as { results: DmaOutcome[]; prq?: { grpid: number; pasid: number; accesses: DmaRequest['accesses'] } };
     this.st.bursts++;
-    this.st.faults += results.filter((r) => !r.ok).length;
-    this.st.last = results;
+    this.st.faults += b.results.filter((r) => !r.ok).length;
+    this.st.last = b.results;
     this.st.completed++;
+    // A page request is outstanding until the host answers it.
+    if (b.prq) this.st.pending[b.prq.grpid] = { pasid: b.prq.pasid, accesses: b.prq.accesses };
+  }
+
+  /** The host answered a page request: SUCCESS retries the faulted accesses, INVALID fails them. */
+  private pageResponse(env: Envelope, ctx: DeliveryContext<World>): void {
+    const r = env.body as { grpid: number; pasid: number; code: number };
+    const key = String(r.grpid);
+    this.st.responses[key] = (this.st.responses[key] ?? 0) + 1;
+    const p = this.st.pending[r.grpid];
+    if (!p) return;
+    delete this.st.pending[r.grpid];
+    if (r.code === 0) ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', { device: this.st.dev, accesses: p.accesses });
+    else this.st.prqFailed++;
   }
 }

@@ -25,6 +25,11 @@ export interface HwState {
   /** iommu_group → pasid → what is attached. */
   groups: Record<number, Record<number, GroupAttach>>;
   domains: Record<number, AnyDomain>;
+  /**
+   * Who a hardware domain belongs to, for routing what the hardware reports:
+   * page requests to the HWPT's FAULT, stage-1 events to its vIOMMU.
+   */
+  domainOwner: Record<number, { ctx: string; hwpt: number; faultActor: string; viommuActor: string }>;
   nextDomain: number;
   nextMockDevice: number;
 }
@@ -35,6 +40,7 @@ export function createHwState(topology: TopologySpec): HwState {
     bound: Object.fromEntries(topology.devices.map((d) => [d.id, null])),
     groups: {},
     domains: {},
+    domainOwner: {},
     nextDomain: 1,
     nextMockDevice: 0,
   };

@@ -20,11 +20,13 @@ import {
   engineDetach, engineFlushIotlb, engineMap, engineRestore, engineSetDirtyTracking, engineSnapshot, engineUnmap, translateBurst,
   type AccessResult, type EngineSnapshot, type EngineState, type NestedStage1,
 } from '../../hardware/translate.ts';
-import { ptDump, ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
+import { ptDump, ptMarkDirty, ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
 import { TAG_DOMAIN, iotlbEntries } from '../../hardware/iotlb.ts';
 import type { FormatId } from '../../hardware/pagetable/format.ts';
 import { physMemPort } from './physmem-port.ts';
 import type { DomainEffect } from '../iommufd/io_pagetable.ts';
+import type { HwState } from './state.ts';
+import { IOMMU_PGFAULT_PERM_READ, IOMMU_PGFAULT_PERM_WRITE, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from '../../uapi/enums.ts';
 
 export const TRANSLATION_ACTOR = 'translation';
 
@@ -37,6 +39,8 @@ export interface TranslationState {
   contexts: Record<string, Record<number, number>>;
   /** Domain id → IOMMU instance it was allocated on. */
   domainIommu: Record<number, string>;
+  /** Last PRI group index per device. */
+  nextGrpid: Record<string, number>;
 }
 
 export interface DmaRequest {
@@ -68,6 +72,7 @@ export class TranslationActor implements SimActor<World> {
       deviceIndex: Object.fromEntries(devices.map((id, i) => [id, i])),
       contexts: {},
       domainIommu: {},
+      nextGrpid: {},
     });
   }
 
@@ -188,6 +193,13 @@ export class TranslationActor implements SimActor<World> {
     engineFlushIotlb(this.st.engine, iommu, { kind: TAG_DOMAIN, tag: domain });
   }
 
+  /** The mock driver's set_dirty (IOMMU_TEST_OP_DIRTY): mark the leaf covering `iova`; false when unmapped. */
+  markDirty(domain: number, iova: number): boolean {
+    const d = this.st.engine.domains[domain];
+    if (!d || d.kind !== 'paging') return false;
+    return ptMarkDirty(this.st.engine.pool, d.table, iova);
+  }
+
   /** The domain's mappings as merged ranges (for inspect and the hardware ⊆ IOAS invariant). */
   dump(domain: number): { iova: number; last: number; pa: number; prot: number; pageSize: number }[] {
     const d = this.st.engine.domains[domain];
@@ -200,7 +212,49 @@ export class TranslationActor implements SimActor<World> {
   deliver(env: Envelope, ctx: DeliveryContext<World>): void {
     if (env.type !== 'dma') throw new Error(`translation: unexpected message ${env.type}`);
     const req = env.body as DmaRequest;
-    ctx.post(env.src, 'dma', 'dma.ret', { results: this.dma(ctx.world, req) });
+    const results = this.dma(ctx.world, req);
+    const prq = this.reportFaults(ctx, req, results);
+    ctx.post(env.src, 'dma', 'dma.ret', prq ? { results, prq } : { results });
+  }
+
+  /**
+   * What the IOMMU does with the faults of a burst: a device attached to a
+   * fault-capable HWPT sends one page-request group (PRI) for all its faulting
+   * accesses of the burst; a stage-1 fault under a vIOMMU becomes an event
+   * for the guest's vEVENTQ.  Returns the group for the device to retry on
+   * a SUCCESS response.
+   */
+  private reportFaults(ctx: DeliveryContext<World>, req: DmaRequest, results: DmaOutcome[]): { grpid: number; pasid: number; accesses: DmaRequest['accesses'] } | null {
+    const hws = ctx.world.kobj.hw as HwState | undefined;
+    if (!hws) return null;
+    let group: { grpid: number; pasid: number; accesses: DmaRequest['accesses']; records: { addr: bigint; perm: number }[]; faultActor: string; hwpt: number } | null = null;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.ok || r.fault === 'blocked') continue;
+      const a = req.accesses[i]!;
+      const pasid = a.pasid ?? NO_PASID;
+      const domain = this.domainOf(req.device, pasid)!;
+      const owner = hws.domainOwner[domain];
+      if (!owner) continue;
+      const spec = hws.topology.devices.find((d) => d.id === req.device);
+      const canPri = spec ? spec.pri || spec.mockFlags !== undefined : false;
+      if (owner.faultActor && canPri) {
+        if (!group) {
+          const grpid = (this.st.nextGrpid[req.device] = (this.st.nextGrpid[req.device] ?? 0) + 1);
+          group = { grpid, pasid, accesses: [], records: [], faultActor: owner.faultActor, hwpt: owner.hwpt };
+        }
+        group.accesses.push(a);
+        group.records.push({ addr: BigInt(a.iova), perm: a.write ? IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ });
+        r.fault = 'iopf';
+      } else if (owner.viommuActor && r.stage === 1) {
+        ctx.post(owner.viommuActor, 'hw', 'event', { type: 'vevent', veventqType: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, data: smmuEvent(ctx, owner, req.device, a, r) });
+      }
+    }
+    if (!group) return null;
+    const g = group;
+    const devId = hws.bound[req.device]?.devId ?? 0;
+    ctx.post(g.faultActor, 'hw', 'event', { type: 'iopf', group: { dev: req.device, devId, pasid: g.pasid, grpid: g.grpid, hwpt: g.hwpt, records: g.records } });
+    return { grpid: g.grpid, pasid: g.pasid, accesses: g.accesses };
   }
 
   /** Translate and perform one burst; accesses are grouped by the domain their PASID selects. */
@@ -251,4 +305,34 @@ export function translationView(state: unknown): unknown {
     stats: a.st.engine.stats,
     staleUses: a.st.engine.staleUses.length,
   };
+}
+
+/**
+ * An SMMUv3 event record as the guest sees it (hardware.md §3.6): the
+ * stream id replaced by the device's virtual id on the vIOMMU.
+ */
+function smmuEvent(ctx: DeliveryContext<World>, owner: { ctx: string }, dev: string, a: DmaRequest['accesses'][number], r: DmaOutcome): Uint8Array {
+  const hws = ctx.world.kobj.hw as HwState;
+  const vsid = virtIdOf(ctx, owner.ctx, hws.bound[dev]?.devId ?? 0);
+  const id = r.fault === 'permission' ? 0x13n : 0x10n;
+  const pasid = BigInt(a.pasid ?? 0);
+  const w0 = id | (pasid ? 1n << 11n : 0n) | (pasid << 12n) | (BigInt(vsid) << 32n);
+  const w1 = (a.write ? 0n : 1n << 35n);
+  const out = new Uint8Array(32);
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, BigInt.asUintN(64, w0), true);
+  dv.setBigUint64(8, w1, true);
+  dv.setBigUint64(16, BigInt(a.iova), true);
+  return out;
+}
+
+/** The virt_id of a DEVICE's vDEVICE in context `ctxActor` (0 if none). */
+function virtIdOf(ctx: DeliveryContext<World>, ctxActor: string, devId: number): number | bigint {
+  const c = ctx.peek(ctxActor) as unknown as { context?: { data: { table: { entries: Record<number, { actor: string }> } } } } | undefined;
+  const entries = c?.context?.data.table.entries ?? {};
+  const dev = entries[devId] && (ctx.peek(entries[devId]!.actor) as unknown as { context?: { data: { vdevice: number } } } | undefined);
+  const v = dev?.context?.data.vdevice;
+  if (!v || !entries[v]) return 0;
+  const vd = ctx.peek(entries[v]!.actor) as unknown as { context?: { data: { virtId: bigint } } } | undefined;
+  return vd?.context?.data.virtId ?? 0;
 }

@@ -11,8 +11,11 @@ import {
   ioasMapIoctl, ioasUnmapIoctl,
 } from './ioas.ts';
 import { optionIoctl } from './option.ts';
-import { vfioIoasIoctl } from './vfio_compat.ts';
+import { vfioCompatIoctl, vfioIoasIoctl } from './vfio_compat.ts';
 import { getHwInfoIoctl, vfioAttachRequest, vfioBindRequest, vfioDetachRequest, vfioUnbindRequest } from './device.ts';
+import { faultAllocIoctl, veventqAllocIoctl } from './eventq.ts';
+import { vdeviceAllocIoctl, veventqGoneRequest, viommuAllocIoctl } from './viommu.ts';
+import { hwQueueAllocIoctl } from './hw_queue.ts';
 import { hwptAllocIoctl, hwptGetDirtyIoctl, hwptInvalidateIoctl, hwptSetDirtyIoctl } from './hw_pagetable.ts';
 
 export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
@@ -26,12 +29,20 @@ export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
   IOMMU_IOAS_UNMAP: ioasUnmapIoctl,
   IOMMU_OPTION: optionIoctl,
   IOMMU_VFIO_IOAS: vfioIoasIoctl,
+  // Every nr below the table: the VFIO type1 container ioctls (vfio_compat.ts).
+  VFIO_COMPAT: vfioCompatIoctl,
   IOMMU_IOAS_CHANGE_PROCESS: ioasChangeProcessIoctl,
   IOMMU_HWPT_ALLOC: hwptAllocIoctl,
   IOMMU_GET_HW_INFO: getHwInfoIoctl,
   IOMMU_HWPT_INVALIDATE: hwptInvalidateIoctl,
   IOMMU_HWPT_SET_DIRTY_TRACKING: hwptSetDirtyIoctl,
   IOMMU_HWPT_GET_DIRTY_BITMAP: hwptGetDirtyIoctl,
+  IOMMU_FAULT_QUEUE_ALLOC: faultAllocIoctl,
+  IOMMU_VIOMMU_ALLOC: viommuAllocIoctl,
+  IOMMU_VDEVICE_ALLOC: vdeviceAllocIoctl,
+  IOMMU_VEVENTQ_ALLOC: veventqAllocIoctl,
+  IOMMU_HW_QUEUE_ALLOC: hwQueueAllocIoctl,
+  'request:veventq.gone': veventqGoneRequest,
   // Requests from other kernel actors (not ioctls on /dev/iommu).
   'request:vfio.bind': vfioBindRequest,
   'request:vfio.attach': vfioAttachRequest,

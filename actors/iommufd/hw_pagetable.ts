@@ -14,7 +14,7 @@ import type { Call, Ictx, IoctlHandler, Step } from './ioctl.ts';
 import type { ObjEntry } from './object.ts';
 import { shouldFail, type World } from '../world.ts';
 import { translation } from '../hw/translation.ts';
-import { allocDomainId, deviceSpec, modelOf } from '../hw/state.ts';
+import { allocDomainId, deviceSpec, hw, modelOf } from '../hw/state.ts';
 import type { DomainParams, NestedDomainParams, AnyDomain } from '../../hardware/models/index.ts';
 import type { DeliveryContext } from '../runtime/actor.ts';
 import { EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from '../../uapi/errno.ts';
@@ -27,6 +27,8 @@ import {
 } from '../../uapi/enums.ts';
 import { readUser, writeUser } from '../mm/process.ts';
 import { ULONG_MAX } from './io_pagetable.ts';
+import { MOCK_IOMMUPT_HUGE } from '../../uapi/enums.ts';
+import { MOCK_IOMMUPT_HUGE_BLOCKS } from '../../hardware/pagetable/mock.ts';
 
 export interface HwptPagingData {
   ioas: number;
@@ -86,6 +88,7 @@ export const hwptPagingKind = defineObjectKind(hwptPagingMachine, {
     if (d.auto) invokeOp(o.c, actorOf(o, d.ioas), 'auto_remove', { hwpt: o.context.id });
     translation(o.c)?.free(d.domain);
     delete hwDomains(o.world)[d.domain];
+    delete hw(o.world).domainOwner[d.domain];
     if (!o.data.aborted) dropRefs(o, [d.ioas, d.fault]);
   },
 });
@@ -109,6 +112,7 @@ export const hwptNestedKind = defineObjectKind(hwptNestedMachine, {
     const d = o.data as HwptNestedData;
     translation(o.c)?.free(d.domain);
     delete hwDomains(o.world)[d.domain];
+    delete hw(o.world).domainOwner[d.domain];
     if (!o.data.aborted) dropRefs(o, [d.viommu || d.parent, d.fault]);
   },
 });
@@ -173,7 +177,9 @@ export function hwptPagingAlloc(
   const e = x.alloc(hwptPagingKind, hd as unknown as Record<string, unknown>);
   if (typeof e === 'number') return e;
   hwDomains(x.c.world)[domain] = params;
-  translation(x.c)?.allocPaging(domain, params.iommu, params.formatId, { levels: params.levels, tracking: false });
+  // The mock's HUGE page-table type also maps 1 MiB leaves; DEFAULT only the 2 KiB granule.
+  const blocks = params.kind === 'mock' && params.mockPagetableType === MOCK_IOMMUPT_HUGE ? MOCK_IOMMUPT_HUGE_BLOCKS : undefined;
+  translation(x.c)?.allocPaging(domain, params.iommu, params.formatId, { levels: params.levels, tracking: false, ...(blocks ? { blocks } : {}) });
   const join = invokeOp(x.c, ioas.actor, 'add_domain', { id: domain, pgsizeBitmap: params.pgsizeBitmap, apertureStart: params.apertureStart, apertureEnd: params.apertureEnd });
   if (join.errno) {
     objData<any>(x.c, e).joined = false;
@@ -213,7 +219,7 @@ function nestedAlloc(x: Ictx, call: Call, cmd: any, dev: { dev: string; iommu: s
 }
 
 /** The stage-1 configuration the engine walks: SMMUv3 CD table / VT-d first-level pointer in guest memory. */
-function installNested(x: Ictx, domain: number, parentDomain: number, p: NestedDomainParams): void {
+export function installNested(x: Ictx, domain: number, parentDomain: number, p: NestedDomainParams): void {
   const tr = translation(x.c);
   if (!tr) return;
   const c = p.config;
@@ -236,9 +242,17 @@ function finishAlloc(x: Ictx, call: Call, cmd: any, e: ObjEntry): Step {
     x.incUsers(f.id);
     objData<any>(x.c, e).fault = f.id;
   }
+  publishOwner(x, e);
   x.finalize(e.id);
   encode(S.iommu_hwpt_alloc, { out_hwpt_id: e.id }, call.kbuf);
   return 0;
+}
+
+/** Record where the hardware sends what it reports about this HWPT's domain. */
+export function publishOwner(x: Ictx, e: ObjEntry): void {
+  const d = objData<{ domain: number; fault: number; viommu?: number }>(x.c, e);
+  const actor = (id: number) => (id ? x.d.table.entries[id]?.actor ?? '' : '');
+  hw(x.c.world).domainOwner[d.domain] = { ctx: x.actorId, hwpt: e.id, faultActor: actor(d.fault), viommuActor: actor(d.viommu ?? 0) };
 }
 
 /** Abort of an HWPT that already took its parent reference: the normal destroy path drops it. */

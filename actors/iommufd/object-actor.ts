@@ -90,6 +90,8 @@ export function replyOp(o: ObjSelf, call: number, r: OpResult, sync = false): vo
     syncResult = r;
     return;
   }
+  // Call 0: nobody waits (an fd close, a hardware notification).
+  if (call === 0) return;
   o.c.post(o.context.ctx, 'internal', 'op.ret', { call, from: o.context.id, errno: r.errno, out: r.out });
 }
 

@@ -1,0 +1,320 @@
+/**
+ * FAULT and VEVENTQ (Linux eventq.c): objects that come with a file
+ * descriptor.  A FAULT queues I/O page-fault groups from the hardware until
+ * user space reads them and writes responses; a VEVENTQ queues a vIOMMU's
+ * hardware events with sequence numbers and a lost-events marker.
+ *
+ * The fd holds a users reference on its object and a reference on the
+ * iommufd file, so DESTROY is EBUSY until the fd is closed.
+ */
+import { faultMachine } from '../../machines/fault.ts';
+import { veventqMachine } from '../../machines/veventq.ts';
+import { defineObjectKind, invokeOp, type ObjSelf } from './object-actor.ts';
+import { DETACH_HOOKS } from './device.ts';
+import type { Ictx, IoctlHandler } from './ioctl.ts';
+import type { ObjEntry } from './object.ts';
+import { allocFd, type World } from '../world.ts';
+import { registerFileKind } from '../kernel.ts';
+import type { DeliveryContext } from '../runtime/actor.ts';
+import { EEXIST, EFAULT, EINVAL, ENOENT, ESPIPE } from '../../uapi/errno.ts';
+import { checkUpfront } from '../../uapi/checks.ts';
+import { encode, decodeArray, encodeArray } from '../../uapi/layout.ts';
+import * as S from '../../uapi/structs.ts';
+import {
+  IOMMU_PGFAULT_FLAGS_LAST_PAGE, IOMMU_PGFAULT_FLAGS_PASID_VALID, IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+  IOMMU_VEVENTQ_SEQUENCE_MAX, IOMMUFD_PAGE_RESP_INVALID, IOMMUFD_PAGE_RESP_SUCCESS,
+} from '../../uapi/enums.ts';
+import { readUser, writeUser } from '../mm/process.ts';
+import { deviceActorId } from '../hw/device.ts';
+import { objData } from './hw_pagetable.ts';
+
+const PGFAULT = S.iommu_hwpt_pgfault.size;
+const RESPONSE = S.iommu_hwpt_page_response.size;
+
+/** One PRI page-request group as the FAULT object keeps it. */
+export interface FaultGroup {
+  /** Physical device name (the response goes to its actor) and its DEVICE id here. */
+  dev: string;
+  devId: number;
+  pasid: number;
+  grpid: number;
+  hwpt: number;
+  records: { addr: bigint; perm: number }[];
+}
+
+export interface FaultData {
+  /** Groups not yet read. */
+  deliver: FaultGroup[];
+  /** Delivered, awaiting a response: cookie → group. */
+  response: Record<number, FaultGroup>;
+  /** Counters for the invariant "every page request gets exactly one response". */
+  received: number;
+  answered: number;
+}
+
+/** The kernel answers a group on its own (detach, destroy, close): INVALID to the device. */
+function autoRespond(o: { c: DeliveryContext<World> } | DeliveryContext<World>, g: FaultGroup, d: FaultData): void {
+  const c = 'c' in o ? o.c : o;
+  c.post(deviceActorId(g.dev), 'hw', 'page.response', { pasid: g.pasid, grpid: g.grpid, code: IOMMUFD_PAGE_RESP_INVALID });
+  d.answered++;
+}
+
+/** read(): whole groups only, each gets the lowest free cookie ≥ 1. */
+function faultRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): { errno: number; ret: number } {
+  const d = o.data as FaultData;
+  if (a.count % PGFAULT !== 0) return { errno: ESPIPE, ret: -1 };
+  const mm = o.world.mem.mms[a.pid];
+  let done = 0;
+  while (d.deliver.length) {
+    const g = d.deliver[0]!;
+    const bytes = g.records.length * PGFAULT;
+    if (done + bytes > a.count) break;
+    let cookie = 1;
+    while (d.response[cookie]) cookie++;
+    const recs = g.records.map((r, i) => ({
+      flags: (g.pasid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
+      dev_id: g.devId, pasid: g.pasid, grpid: g.grpid, perm: r.perm, addr: r.addr, length: 0, cookie,
+    }));
+    const out = new Uint8Array(bytes);
+    encodeArray(S.iommu_hwpt_pgfault, recs, out);
+    if (!mm || writeUser(o.world.mem, mm, a.buf + BigInt(done), out)) {
+      // The group stays at the head for the next read.
+      return done ? { errno: 0, ret: done } : { errno: EFAULT, ret: -1 };
+    }
+    d.deliver.shift();
+    d.response[cookie] = g;
+    done += bytes;
+  }
+  return { errno: 0, ret: done };
+}
+
+/** write(): responses in order; stops at the first bad one (bytes consumed so far, or the error). */
+function faultWrite(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): { errno: number; ret: number } {
+  const d = o.data as FaultData;
+  if (a.count % RESPONSE !== 0) return { errno: ESPIPE, ret: -1 };
+  const mm = o.world.mem.mms[a.pid];
+  let done = 0;
+  let err = 0;
+  while (done < a.count) {
+    const r = mm ? readUser(o.world.mem, mm, a.buf + BigInt(done), RESPONSE) : { errno: EFAULT };
+    if ('errno' in r) {
+      err = EFAULT;
+      break;
+    }
+    const resp = decodeArray(S.iommu_hwpt_page_response, r.data, 1)[0]!;
+    if (resp.code !== IOMMUFD_PAGE_RESP_SUCCESS && resp.code !== IOMMUFD_PAGE_RESP_INVALID) {
+      err = EINVAL;
+      break;
+    }
+    const g = d.response[resp.cookie];
+    if (!g) {
+      err = EINVAL;
+      break;
+    }
+    delete d.response[resp.cookie];
+    o.post(deviceActorId(g.dev), 'hw', 'page.response', { pasid: g.pasid, grpid: g.grpid, code: resp.code });
+    d.answered++;
+    done += RESPONSE;
+  }
+  return done ? { errno: 0, ret: done } : { errno: err, ret: -1 };
+}
+
+/** An fd operation answers the calling thread directly, like a system call. */
+function fdReply(o: ObjSelf, replyTo: string, r: { errno: number; ret: number }): null {
+  o.post(replyTo, 'reply', 'syscall.ret', r);
+  return null;
+}
+
+/** The fd's references go with its close. */
+function fdClosed(o: ObjSelf): { errno: number } {
+  o.request('unref', { id: o.context.id });
+  o.post(o.context.ctx, 'internal', 'file.ref', { delta: -1 });
+  return { errno: 0 };
+}
+
+export const faultKind = defineObjectKind(faultMachine, {
+  type: 'fault',
+  ops: {
+    'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, faultRead(o, a)),
+    'fd.write': (o, a, body) => fdReply(o, (body as any).replyTo, faultWrite(o, a)),
+    'fd.close': (o) => fdClosed(o),
+    /** Detach/replace of an attachment: its groups are answered INVALID. */
+    flush_device: (o, a: { devId: number; pasid: number }) => {
+      const d = o.data as FaultData;
+      const mine = (g: FaultGroup) => g.devId === a.devId && g.pasid === a.pasid;
+      for (const g of d.deliver.filter(mine)) autoRespond(o, g, d);
+      d.deliver = d.deliver.filter((g) => !mine(g));
+      for (const [k, g] of Object.entries(d.response)) {
+        if (!mine(g)) continue;
+        autoRespond(o, g, d);
+        delete d.response[Number(k)];
+      }
+      return { errno: 0 };
+    },
+    stats: (o) => {
+      const d = o.data as FaultData;
+      return { errno: 0, out: { queued: d.deliver.length, awaiting: Object.keys(d.response).length, received: d.received, answered: d.answered } };
+    },
+  },
+  event(o, b: { type: string; group: FaultGroup }) {
+    if (b.type !== 'iopf') return;
+    const d = o.data as FaultData;
+    d.received++;
+    d.deliver.push(b.group);
+  },
+  destroy(o) {
+    const d = o.data as FaultData;
+    for (const g of d.deliver) autoRespond(o, g, d);
+    for (const g of Object.values(d.response)) autoRespond(o, g, d);
+    d.deliver = [];
+    d.response = {};
+  },
+});
+
+// ---------------------------------------------------------------- vEVENTQ
+
+export interface VeventqData {
+  viommu: number;
+  type: number;
+  depth: number;
+  /** Queued events; a lost-events marker has flags LOST_EVENTS and no data. */
+  queue: { flags: number; seq: number; data: Uint8Array }[];
+  /** Normal events queued (the marker does not count against the depth). */
+  events: number;
+  nextSeq: number;
+  lost: number;
+}
+
+const HDR = S.iommufd_vevent_header.size;
+
+function nextSeq(d: VeventqData): number {
+  const s = d.nextSeq;
+  // The 31-bit sequence wraps from INT_MAX to 0.
+  d.nextSeq = s === IOMMU_VEVENTQ_SEQUENCE_MAX ? 0 : s + 1;
+  return s;
+}
+
+/** iommufd_viommu_report_event: queue, or drop and (re)place the single lost-events marker at the tail. */
+export function veventqReport(d: VeventqData, data: Uint8Array): void {
+  const tail = d.queue[d.queue.length - 1];
+  if (d.events >= d.depth) {
+    if (tail && tail.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) d.queue.pop();
+    d.queue.push({ flags: IOMMU_VEVENTQ_FLAG_LOST_EVENTS, seq: nextSeq(d), data: new Uint8Array(0) });
+    d.lost++;
+    return;
+  }
+  // A marker still at the tail is dropped: the sequence gap tells the loss.
+  if (tail && tail.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) d.queue.pop();
+  d.queue.push({ flags: 0, seq: nextSeq(d), data });
+  d.events++;
+}
+
+/** read(): whole events; a read that fits nothing returns 0 (checked against the kernel source). */
+function veventqRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): { errno: number; ret: number } {
+  const d = o.data as VeventqData;
+  const mm = o.world.mem.mms[a.pid];
+  let done = 0;
+  while (d.queue.length) {
+    const ev = d.queue[0]!;
+    if (done >= a.count || HDR > a.count - done) break;
+    const lost = (ev.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0;
+    if (!lost && HDR + ev.data.length > a.count - done) break;
+    const out = new Uint8Array(HDR + ev.data.length);
+    encode(S.iommufd_vevent_header, { flags: ev.flags, sequence: ev.seq }, out);
+    out.set(ev.data, HDR);
+    if (!mm || writeUser(o.world.mem, mm, a.buf + BigInt(done), out)) return done ? { errno: 0, ret: done } : { errno: EFAULT, ret: -1 };
+    d.queue.shift();
+    if (!lost) d.events--;
+    done += out.length;
+  }
+  return { errno: 0, ret: done };
+}
+
+export const veventqKind = defineObjectKind(veventqMachine, {
+  type: 'veventq',
+  ops: {
+    'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, veventqRead(o, a)),
+    // The fd has no write method: the VFS refuses it.
+    'fd.write': (o, _a, body) => fdReply(o, (body as any).replyTo, { errno: EINVAL, ret: -1 }),
+    'fd.close': (o) => fdClosed(o),
+  },
+  event(o, b: { type: string; data: Uint8Array }) {
+    if (b.type === 'vevent') veventqReport(o.data as VeventqData, b.data);
+  },
+  destroy(o) {
+    const d = o.data as VeventqData;
+    d.queue = [];
+    o.request('veventq.gone', { viommu: d.viommu, type: d.type });
+    o.request('unref', { id: d.viommu });
+  },
+});
+
+// ---------------------------------------------------------------- fds and ioctls
+
+/** Give the caller an fd for an event object: the fd holds a users ref on it and a ref on the iommufd file. */
+function installFd(x: Ictx, pid: number, e: ObjEntry): number {
+  const proc = x.c.world.procs[pid]!;
+  const file = x.c.world.nextFile++;
+  x.c.world.files[file] = { kind: 'eventfd', actor: e.actor, ctx: x.actorId, objId: e.id, refs: 1 };
+  x.incUsers(e.id);
+  x.d.fileRefs++;
+  return allocFd(proc, file);
+}
+
+export const faultAllocIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = checkUpfront(entry, cmd);
+    if (e) return e;
+    const data: FaultData = { deliver: [], response: {}, received: 0, answered: 0 };
+    const obj = x.alloc(faultKind, data as unknown as Record<string, unknown>);
+    if (typeof obj === 'number') return obj;
+    const fd = installFd(x, call.pid, obj);
+    x.finalize(obj.id);
+    encode(S.iommu_fault_alloc, { out_fault_id: obj.id, out_fault_fd: fd }, call.kbuf);
+    return 0;
+  },
+};
+
+export const veventqAllocIoctl: IoctlHandler = {
+  start(x, call, cmd, entry) {
+    const e = checkUpfront(entry, cmd);
+    if (e) return e;
+    if (cmd.veventq_depth === 0) return EINVAL;
+    const v = x.get(call, cmd.viommu_id, 'viommu');
+    if (typeof v === 'number') return v;
+    const vd = objData<{ veventqs: Record<number, number> }>(x.c, v);
+    if (vd.veventqs[cmd.type]) return EEXIST;
+    const data: VeventqData = { viommu: v.id, type: cmd.type, depth: cmd.veventq_depth, queue: [], events: 0, nextSeq: 0, lost: 0 };
+    const obj = x.alloc(veventqKind, data as unknown as Record<string, unknown>);
+    if (typeof obj === 'number') return obj;
+    x.incUsers(v.id);
+    vd.veventqs[cmd.type] = obj.id;
+    const fd = installFd(x, call.pid, obj);
+    x.finalize(obj.id);
+    encode(S.iommu_veventq_alloc, { out_veventq_id: obj.id, out_veventq_fd: fd }, call.kbuf);
+    return 0;
+  },
+};
+
+registerFileKind(
+  'eventfd',
+  (ctx, _file, desc) => {
+    if (desc.kind === 'eventfd') ctx.post(desc.actor, 'internal', 'fd.close', { call: 0, op: 'fd.close', args: {} });
+  },
+  (ctx, desc, op, args, replyTo) => {
+    if (desc.kind !== 'eventfd') return;
+    if (!ctx.has(desc.actor)) return void ctx.post(replyTo, 'reply', 'syscall.ret', { errno: ENOENT, ret: -1 });
+    // The position is never anything but 0 for these anonymous files.
+    if (args.pos) return void ctx.post(replyTo, 'reply', 'syscall.ret', { errno: ESPIPE, ret: -1 });
+    ctx.post(desc.actor, 'internal', 'op', { call: 0, op: `fd.${op}`, args: { count: Number(args.count), buf: BigInt(args.buf), pid: args.pid }, replyTo });
+  },
+);
+
+/** Detaching a fault-capable attachment answers its pending groups INVALID. */
+DETACH_HOOKS.fault = (x: Ictx, devId: number, pasid: number, hwptId: number) => {
+  const h = x.d.table.entries[hwptId];
+  if (!h) return;
+  const fault = objData<{ fault: number }>(x.c, h).fault;
+  const f = fault ? x.d.table.entries[fault] : undefined;
+  if (f && x.c.has(f.actor)) invokeOp(x.c, f.actor, 'flush_device', { devId, pasid });
+};
