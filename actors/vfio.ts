@@ -28,6 +28,8 @@ export interface VfioState {
   attached: number[];
   /** The ioctl waiting for the context's answer. */
   pending: { thread: string; cmd: number; arg: Uint8Array; kbuf: Uint8Array; op: string; pasid: number; ictx: string } | null;
+  /** Released while bound: the file lives until the context has unbound the device (vfio_device_fops_release). */
+  closing?: boolean;
 }
 
 export function vfioPath(index: number): string {
@@ -101,7 +103,8 @@ export class VfioFileActor implements SimActor<World> {
   private answered(env: Envelope, ctx: DeliveryContext<World>): void {
     const p = this.st.pending;
     const b = env.body as { errno: number; out: any };
-    if (!p) return; // the unbind at close: nobody waits for it
+    if (this.st.closing) return ctx.retire(this.id); // the unbind at close is done: the file is freed
+    if (!p) return;
     this.st.pending = null;
     if (b.errno) return this.reply(ctx, p.thread, b.errno);
     const d = dispatchVfioIoctl(p.cmd, p.arg);
@@ -123,8 +126,10 @@ export class VfioFileActor implements SimActor<World> {
 
   /** The last fd closed: VFIO detaches and unbinds the device from its iommufd. */
   private release(ctx: DeliveryContext<World>): void {
-    if (this.st.ictx) ctx.post(this.st.ictx, 'internal', 'request', { op: 'vfio.unbind', devId: this.st.devId });
-    ctx.retire(this.id);
+    if (!this.st.ictx) return ctx.retire(this.id);
+    // iommufd_device_unbind runs before the file is freed; its answer retires this actor.
+    this.st.closing = true;
+    ctx.post(this.st.ictx, 'internal', 'request', { op: 'vfio.unbind', devId: this.st.devId });
   }
 }
 
