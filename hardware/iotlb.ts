@@ -5,7 +5,9 @@
 // stage-2 tag of combined stage-1+2 entries (SMMU ASID entries carry the
 // VMID; VT-d nested entries the parent's DID), so flushing a stage-2 tag can
 // drop every entry built on it. An entry covers exactly one leaf of the size
-// the walk found (I11); a lookup probes each page size currently present.
+// the walk found (I11); a lookup probes each page size currently present,
+// hashing the context (kind, tag, tag2, PASID) once and the page number once
+// per size, and scans one set whose page numbers are contiguous words.
 //
 // IOVAs are JS numbers (< 2^53). No Maps, no randomness: the same operation
 // sequence always leaves byte-identical arrays (I15).
@@ -20,18 +22,28 @@ export const TAG_DEVICE = 3; // ATC: tag = device id
 export const NO_TAG2 = 0xffffffff;
 export const ANY = -1;
 
-const KW = 5; // key words: tag, tag2, meta, pnLo, pnHi
+const KW = 5; // key words per entry: pnLo, meta, tag, tag2, pnHi
+const K_PNLO = 0;
+const K_META = 1;
+const K_TAG = 2;
+const K_TAG2 = 3;
+const K_PNHI = 4;
 const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
-const LOWMASK = Uint32Array.from({ length: 64 }, (_, i) => (i >= 32 ? 0xffffffff : 2 ** i - 1));
-const META_VALID = 0x80000000;
+const LOWMASK = Int32Array.from({ length: 64 }, (_, i) => (i >= 32 ? -1 : (2 ** i - 1) | 0));
+const META_VALID = 0x80000000 | 0;
 
 export interface IotlbState {
   capacity: number;
   ways: number;
   sets: number;
-  /** KW words per entry: tag, tag2, meta (valid | kind<<26 | log2<<20 | pasid), pnLo, pnHi */
-  keys: Uint32Array;
-  /** output page base address */
+  /**
+   * Key words, set-major and field-major inside a set: field k of way w of
+   * set s is at (s * KW + k) * ways + w, so one set's page numbers (the
+   * field that almost always decides) are contiguous. Fields: pnLo, meta
+   * (valid | kind<<26 | log2<<20 | pasid), tag, tag2, pnHi; int32 bit patterns.
+   */
+  keys: Int32Array;
+  /** output page base address, per slot (slot = set * ways + way) */
   pa: Float64Array;
   /** PROT_READ | PROT_WRITE, plus 4 = writes need no descriptor update (dirty already recorded) */
   info: Uint8Array;
@@ -56,7 +68,7 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
     capacity: cap,
     ways,
     sets,
-    keys: new Uint32Array(cap * KW),
+    keys: new Int32Array(cap * KW),
     pa: new Float64Array(cap),
     info: new Uint8Array(cap),
     victim: new Uint8Array(sets),
@@ -78,43 +90,59 @@ export class TlbOut {
   dirtyOk = 0;
 }
 
-function hash(tag: number, tag2: number, meta: number, pnLo: number, pnHi: number): number {
-  let h = Math.imul(pnLo ^ 0x9e3779b9, 0x85ebca6b);
-  h ^= Math.imul(pnHi + tag, 0xc2b2ae35);
-  h ^= Math.imul(meta ^ tag2, 0x27d4eb2f);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  return (h ^ (h >>> 13)) >>> 0;
+/** Hash of the translation context, computed once per lookup (not per page size). */
+function ctxHash(tag: number, tag2: number, m: number): number {
+  let h = Math.imul(tag ^ 0x9e3779b9, 0x85ebca6b);
+  h ^= Math.imul(tag2 ^ (h >>> 15), 0xc2b2ae35);
+  return h ^ Math.imul(m, 0x27d4eb2f);
+}
+
+/** Set of page (pnLo, pnHi) of size log2 `l2` in context `ch`. */
+function setOf(s: IotlbState, ch: number, l2: number, pnLo: number, pnHi: number): number {
+  let h = Math.imul(ch ^ pnLo, 0x2c1b3c6d);
+  h ^= Math.imul(pnHi + l2, 0x297a2d39) ^ (h >>> 15);
+  h ^= h >>> 13;
+  return h & (s.sets - 1);
 }
 
 function meta(kind: number, log2: number, pasid: number): number {
-  return (META_VALID | (kind << 26) | (log2 << 20) | (pasid & 0xfffff)) >>> 0;
+  return META_VALID | (kind << 26) | (log2 << 20) | (pasid & 0xfffff);
+}
+
+function fillOut(s: IotlbState, i: number, l2: number, lo: number, out: TlbOut): void {
+  const info = s.info[i]!;
+  out.index = i;
+  out.pageSize = POW2[l2]!;
+  out.pa = s.pa[i]! + ((lo & LOWMASK[l2]!) >>> 0);
+  out.prot = info & 3;
+  out.dirtyOk = (info >>> 2) & 1;
 }
 
 /** Finds the entry translating `iova`; fills `out` and returns its index, or -1. */
 export function iotlbLookup(
   s: IotlbState, kind: number, tag: number, tag2: number, pasid: number, iova: number, out: TlbOut,
 ): number {
-  const hi = (iova / TWO32) >>> 0;
-  const lo = iova >>> 0;
+  const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
+  const lo = iova | 0;
   const sizes = s.sizes;
   const keys = s.keys;
+  const ways = s.ways;
+  tag |= 0;
+  tag2 |= 0;
+  const m0 = meta(kind, 0, pasid);
+  const ch = ctxHash(tag, tag2, m0);
   for (let k = 0; k < sizes.length; k++) {
     const l2 = sizes[k]!;
-    const pnLo = ((lo >>> l2) | (hi << (32 - l2))) >>> 0;
-    const pnHi = hi >>> l2;
-    const m = meta(kind, l2, pasid);
-    const base = (hash(tag, tag2, m, pnLo, pnHi) & (s.sets - 1)) * s.ways;
-    for (let w = 0; w < s.ways; w++) {
-      const i = base + w;
-      const o = i * KW;
-      if (keys[o + 3] === pnLo && keys[o + 2] === m && keys[o] === tag && keys[o + 1] === tag2 && keys[o + 4] === pnHi) {
-        const info = s.info[i]!;
-        out.index = i;
-        out.pageSize = POW2[l2]!;
-        out.pa = s.pa[i]! + ((lo & LOWMASK[l2]!) >>> 0);
-        out.prot = info & 3;
-        out.dirtyOk = (info >>> 2) & 1;
+    const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
+    const pnHi = l2 >= 32 ? 0 : hi >>> l2;
+    const m = m0 | (l2 << 20);
+    const first = setOf(s, ch, l2, pnLo, pnHi) * ways;
+    const b = first * KW;
+    for (let w = 0; w < ways; w++) {
+      const o = b + w;
+      if (keys[o] === pnLo && keys[o + ways] === m && keys[o + 2 * ways] === tag && keys[o + 3 * ways] === tag2 && keys[o + 4 * ways] === pnHi) {
+        const i = first + w;
+        fillOut(s, i, l2, lo, out);
         s.hits++;
         return i;
       }
@@ -122,6 +150,41 @@ export function iotlbLookup(
   }
   s.misses++;
   out.index = -1;
+  return -1;
+}
+
+/** Key-word offset of field 0 of slot `i`. */
+function slotOff(s: IotlbState, i: number): number {
+  const w = i % s.ways;
+  return (i - w) * KW + w;
+}
+
+/**
+ * Re-checks one known slot (the last hit or fill of a burst) for `iova`:
+ * counts a hit and fills `out` exactly when iotlbLookup would return that
+ * slot, i.e. the slot still holds the key and no smaller page size that
+ * lookup probes first is present. Returns -1 (counting nothing) otherwise,
+ * and the caller does the full lookup.
+ */
+export function iotlbProbeSlot(
+  s: IotlbState, slot: number, kind: number, tag: number, tag2: number, pasid: number, iova: number, out: TlbOut,
+): number {
+  if (slot < 0 || slot >= s.capacity) return -1;
+  const keys = s.keys;
+  const ways = s.ways;
+  const o = slotOff(s, slot);
+  const m = keys[o + ways]!;
+  const l2 = (m >>> 20) & 63;
+  if (s.sizes[0] !== l2) return -1;
+  const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
+  const lo = iova | 0;
+  const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
+  const pnHi = l2 >= 32 ? 0 : hi >>> l2;
+  if (keys[o] === pnLo && m === meta(kind, l2, pasid) && keys[o + 2 * ways] === (tag | 0) && keys[o + 3 * ways] === (tag2 | 0) && keys[o + 4 * ways] === pnHi) {
+    fillOut(s, slot, l2, lo, out);
+    s.hits++;
+    return slot;
+  }
   return -1;
 }
 
@@ -133,10 +196,11 @@ function addSize(s: IotlbState, l2: number): void {
   if (s.sizeCount[l2]!++ === 0) s.sizes = [...s.sizes, l2].sort((a, b) => a - b);
 }
 
-function clearEntry(s: IotlbState, i: number): void {
-  const o = i * KW;
-  dropSize(s, (s.keys[o + 2]! >>> 20) & 63);
-  s.keys.fill(0, o, o + KW);
+/** Empties slot `i`, whose key words start at `o` (slotOff). */
+function clearEntry(s: IotlbState, i: number, o: number): void {
+  const ways = s.ways;
+  dropSize(s, (s.keys[o + ways]! >>> 20) & 63);
+  for (let k = 0; k < KW; k++) s.keys[o + k * ways] = 0;
   s.pa[i] = 0;
   s.info[i] = 0;
 }
@@ -146,45 +210,51 @@ export function iotlbInsert(
   s: IotlbState, kind: number, tag: number, tag2: number, pasid: number, iova: number, pageSize: number,
   pageBasePa: number, prot: number, dirtyOk: number,
 ): number {
-  const l2 = Math.log2(pageSize) | 0;
-  const hi = (iova / TWO32) >>> 0;
-  const lo = iova >>> 0;
-  const pnLo = ((lo >>> l2) | (hi << (32 - l2))) >>> 0;
-  const pnHi = hi >>> l2;
-  const m = meta(kind, l2, pasid);
-  const base = (hash(tag, tag2, m, pnLo, pnHi) & (s.sets - 1)) * s.ways;
+  const l2 = pageSize < 4294967296 ? 31 - Math.clz32(pageSize) : Math.log2(pageSize) | 0;
+  const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
+  const lo = iova | 0;
+  tag |= 0;
+  tag2 |= 0;
+  const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
+  const pnHi = l2 >= 32 ? 0 : hi >>> l2;
+  const m0 = meta(kind, 0, pasid);
+  const m = m0 | (l2 << 20);
   const keys = s.keys;
+  const ways = s.ways;
+  const setIdx = setOf(s, ctxHash(tag, tag2, m0), l2, pnLo, pnHi);
+  const first = setIdx * ways;
+  const b = first * KW;
   let slot = -1;
-  for (let w = 0; w < s.ways; w++) {
-    const o = (base + w) * KW;
-    if (keys[o + 3] === pnLo && keys[o + 2] === m && keys[o] === tag && keys[o + 1] === tag2 && keys[o + 4] === pnHi) {
-      slot = base + w; // refresh in place
+  for (let w = 0; w < ways; w++) {
+    const o = b + w;
+    if (keys[o] === pnLo && keys[o + ways] === m && keys[o + 2 * ways] === tag && keys[o + 3 * ways] === tag2 && keys[o + 4 * ways] === pnHi) {
+      slot = first + w; // refresh in place
       break;
     }
   }
   if (slot < 0) {
-    for (let w = 0; w < s.ways; w++) {
-      if ((keys[(base + w) * KW + 2]! & META_VALID) === 0) {
-        slot = base + w;
+    for (let w = 0; w < ways; w++) {
+      if ((keys[b + ways + w]! & META_VALID) === 0) {
+        slot = first + w;
         break;
       }
     }
   }
   if (slot < 0) {
-    const set = base / s.ways;
+    const set = setIdx;
     const v = s.victim[set]!;
-    s.victim[set] = (v + 1) % s.ways;
-    slot = base + v;
-    clearEntry(s, slot);
+    s.victim[set] = v + 1 === ways ? 0 : v + 1;
+    slot = first + v;
+    clearEntry(s, slot, b + v);
     s.evictions++;
   }
-  const o = slot * KW;
-  if ((keys[o + 2]! & META_VALID) === 0) addSize(s, l2);
-  keys[o] = tag;
-  keys[o + 1] = tag2;
-  keys[o + 2] = m;
-  keys[o + 3] = pnLo;
-  keys[o + 4] = pnHi;
+  const o = b + (slot - first);
+  if ((keys[o + ways]! & META_VALID) === 0) addSize(s, l2);
+  keys[o] = pnLo;
+  keys[o + ways] = m;
+  keys[o + 2 * ways] = tag;
+  keys[o + 3 * ways] = tag2;
+  keys[o + 4 * ways] = pnHi;
   s.pa[slot] = pageBasePa;
   s.info[slot] = (prot & 3) | (dirtyOk ? INFO_DIRTY_OK : 0);
   s.fills++;
@@ -204,15 +274,16 @@ export interface IotlbEntry {
 }
 
 function entryAt(s: IotlbState, i: number): IotlbEntry {
-  const o = i * KW;
-  const m = s.keys[o + 2]!;
+  const o = slotOff(s, i);
+  const ways = s.ways;
+  const m = s.keys[o + K_META * ways]!;
   const l2 = (m >>> 20) & 63;
   return {
     kind: (m >>> 26) & 3,
-    tag: s.keys[o]!,
-    tag2: s.keys[o + 1]!,
+    tag: s.keys[o + K_TAG * ways]! >>> 0,
+    tag2: s.keys[o + K_TAG2 * ways]! >>> 0,
     pasid: m & 0xfffff,
-    iova: (s.keys[o + 4]! * TWO32 + s.keys[o + 3]!) * 2 ** l2,
+    iova: ((s.keys[o + K_PNHI * ways]! >>> 0) * TWO32 + (s.keys[o + K_PNLO * ways]! >>> 0)) * 2 ** l2,
     pageSize: 2 ** l2,
     pa: s.pa[i]!,
     prot: s.info[i]! & 3,
@@ -223,7 +294,7 @@ function entryAt(s: IotlbState, i: number): IotlbEntry {
 /** Every valid entry, in slot order (inspect helper, I2/I11 audits). */
 export function iotlbEntries(s: IotlbState): IotlbEntry[] {
   const r: IotlbEntry[] = [];
-  for (let i = 0; i < s.capacity; i++) if (s.keys[i * KW + 2]! & META_VALID) r.push(entryAt(s, i));
+  for (let i = 0; i < s.capacity; i++) if (s.keys[slotOff(s, i) + K_META * s.ways]! & META_VALID) r.push(entryAt(s, i));
   return r;
 }
 
@@ -243,20 +314,21 @@ export function iotlbInvalidate(s: IotlbState, f: InvalidateFilter = {}): number
   const keys = s.keys;
   const end = f.iova !== undefined ? f.iova + (f.size ?? 1) : 0;
   let n = 0;
+  const ways = s.ways;
   for (let i = 0; i < s.capacity; i++) {
-    const o = i * KW;
-    const m = keys[o + 2]!;
+    const o = slotOff(s, i);
+    const m = keys[o + K_META * ways]!;
     if ((m & META_VALID) === 0) continue;
     if (f.kind !== undefined && ((m >>> 26) & 3) !== f.kind) continue;
-    if (f.tag !== undefined && keys[o] !== f.tag >>> 0) continue;
-    if (f.tag2 !== undefined && keys[o + 1] !== f.tag2 >>> 0) continue;
+    if (f.tag !== undefined && keys[o + K_TAG * ways] !== (f.tag | 0)) continue;
+    if (f.tag2 !== undefined && keys[o + K_TAG2 * ways] !== (f.tag2 | 0)) continue;
     if (f.pasid !== undefined && f.pasid !== ANY && (m & 0xfffff) !== f.pasid) continue;
     if (f.iova !== undefined) {
       const size = 2 ** ((m >>> 20) & 63);
-      const start = (keys[o + 4]! * TWO32 + keys[o + 3]!) * size;
+      const start = ((keys[o + K_PNHI * ways]! >>> 0) * TWO32 + (keys[o + K_PNLO * ways]! >>> 0)) * size;
       if (start >= end || start + size <= f.iova) continue;
     }
-    clearEntry(s, i);
+    clearEntry(s, i, o);
     n++;
   }
   return n;

@@ -17,7 +17,7 @@ import {
 import { smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
 import {
   ANY, NO_TAG2, TAG_ASID, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
-  iotlbInvalidate, iotlbLookup, type InvalidateFilter, type IotlbState,
+  iotlbInvalidate, iotlbLookup, iotlbProbeSlot, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
 export type { PhysMemPort } from './pagetable/nested.ts';
@@ -387,29 +387,51 @@ function cachedOk(write: boolean): boolean {
   return write ? (tout.prot & PROT_WRITE) !== 0 && tout.dirtyOk === 1 : (tout.prot & 1) !== 0;
 }
 
+/**
+ * Per-burst context of translatePage, set once by translateBurst. `slot` is
+ * the IOTLB slot of the last hit or fill: consecutive pages of a burst
+ * usually hit the same entry (a large page) or its neighbour, and
+ * iotlbProbeSlot re-checks it without hashing, with exactly the outcome
+ * (and counters) of a full lookup.
+ */
+const B = {
+  tlb: null as unknown as IotlbState,
+  atc: undefined as IotlbState | undefined,
+  device: -1,
+  iommu: 0,
+  slot: -1,
+};
+
 function translatePage(
-  s: EngineState, d: DomainState, req: BurstRequest, mem: PhysMemPort, iova: number, write: boolean, pasid: number, priv: boolean,
+  s: EngineState, d: DomainState, mem: PhysMemPort, iova: number, write: boolean, pasid: number, priv: boolean,
 ): number {
   const access = (write ? ACC_WRITE : ACC_READ) | (priv ? ACC_PRIV : 0);
-  const tlb = s.iotlbs[req.iommu]!;
-  const device = req.device ?? -1;
-  const atc = req.ats && device >= 0 ? s.atcs[device] : undefined;
+  const tlb = B.tlb;
+  const device = B.device;
+  const atc = B.atc;
   if (atc && atcLookup(atc, device, pasid, iova, tout) >= 0 && cachedOk(write)) {
     s.stats.atcHits++;
-    if (s.checkStale) recordStale(s, d, mem, 'atc', req.iommu, device, pasid, iova, access, tout.pa);
+    if (s.checkStale) recordStale(s, d, mem, 'atc', B.iommu, device, pasid, iova, access, tout.pa);
     T.pa = tout.pa;
     T.pageSize = tout.pageSize;
     return 0;
   }
-  // The SMMU nested ASID lives in the CD; a cached CD gives it without a walk.
+  let cacheable = true;
   if (d.kind === 'nested' && d.s1.type === 'smmuv3') {
+    // The SMMU nested ASID lives in the CD; a cached CD gives it without a walk.
     const cd = d.cdCache[pasid];
     if (cd) C.tag = cd.asid;
+    else cacheable = false;
   }
-  const cacheable = !(d.kind === 'nested' && d.s1.type === 'smmuv3' && !d.cdCache[pasid]);
-  if (cacheable && iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 && cachedOk(write)) {
+  if (
+    cacheable &&
+    (iotlbProbeSlot(tlb, B.slot, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 ||
+      iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0) &&
+    cachedOk(write)
+  ) {
+    B.slot = tout.index;
     s.stats.iotlbHits++;
-    if (s.checkStale) recordStale(s, d, mem, 'iotlb', req.iommu, device, pasid, iova, access, tout.pa);
+    if (s.checkStale) recordStale(s, d, mem, 'iotlb', B.iommu, device, pasid, iova, access, tout.pa);
     T.pa = tout.pa;
     T.pageSize = tout.pageSize;
     if (atc) atcInsert(atc, device, pasid, iova, tout.pageSize, tout.pa - offsetIn(iova, tout.pageSize), tout.prot, tout.dirtyOk);
@@ -426,7 +448,7 @@ function translatePage(
   }
   const base = wout.pa - offsetIn(iova, wout.pageSize);
   const dirtyOk = write ? 1 : wout.dirtyOk;
-  iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
+  B.slot = iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
   if (atc) atcInsert(atc, device, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
   T.pa = wout.pa;
   T.pageSize = wout.pageSize;
@@ -434,7 +456,8 @@ function translatePage(
 }
 
 function offsetIn(iova: number, pageSize: number): number {
-  return ((iova >>> 0) & (pageSize - 1)) >>> 0;
+  // page sizes are powers of two of at most 1 GiB: the offset is in the low 32 bits
+  return ((iova | 0) & ((pageSize - 1) | 0)) >>> 0;
 }
 
 function attachmentFor(d: DomainState, iommu: number): Attachment | undefined {
@@ -474,12 +497,18 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   C.kind = att.kind;
   C.tag = att.tag;
   C.tag2 = att.tag2;
+  B.tlb = s.iotlbs[req.iommu]!;
+  B.iommu = req.iommu;
+  B.device = req.device ?? -1;
+  B.atc = req.ats && B.device >= 0 ? s.atcs[B.device] : undefined;
+  B.slot = -1;
   const stats = s.stats;
   for (let i = 0; i < accesses.length; i++) {
     const a = accesses[i]!;
     const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
     const write = a.write;
     const pasid = a.pasid ?? 0;
+    const priv = a.priv === true;
     const len = a.length;
     let data = a.data;
     if (!write && !data) {
@@ -492,7 +521,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
     stats.accesses++;
     while (off < len) {
       const cur = iova0 + off;
-      const code = translatePage(s, d, req, mem, cur, write, pasid, a.priv === true);
+      const code = translatePage(s, d, mem, cur, write, pasid, priv);
       if (code !== 0) {
         status = code;
         break;
@@ -500,7 +529,8 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       const inPage = T.pageSize - offsetIn(cur, T.pageSize);
       const n = len - off < inPage ? len - off : inPage;
       if (write) {
-        if (data) mem.writePhys(T.pa, data.subarray(off, off + n));
+        // the whole buffer in one chunk (the common DMA case) needs no subarray view
+        if (data) mem.writePhys(T.pa, off === 0 && n === data.length ? data : data.subarray(off, off + n));
         else mem.writePhys(T.pa, new Uint8Array(n));
       } else {
         data!.set(mem.readPhys(T.pa, n), off);
@@ -598,7 +628,7 @@ function tlbRestore(o: IotlbSnapshot): IotlbState {
   const b = (k: string) => (o[k] as Uint8Array).slice().buffer;
   return {
     capacity: o.capacity as number, ways: o.ways as number, sets: o.sets as number,
-    keys: new Uint32Array(b('keys')), pa: new Float64Array(b('pa')), info: new Uint8Array(b('info')),
+    keys: new Int32Array(b('keys')), pa: new Float64Array(b('pa')), info: new Uint8Array(b('info')),
     victim: new Uint8Array(b('victim')), sizeCount: new Int32Array(b('sizeCount')), sizes: [...(o.sizes as number[])],
     hits: o.hits as number, misses: o.misses as number, fills: o.fills as number, evictions: o.evictions as number,
   };
