@@ -408,7 +408,7 @@ function parseIoctl(p: LineParser, who: string, pos: Pos): IoctlStmt {
     if (k.k === 'word' && k.s === 'on') {
       p.next();
       const f = p.peek();
-      st.on = f?.k === 'var' || f?.k === 'num' ? p.expr() : p.ident('an fd name after on').s;
+      st.on = f?.k === 'var' || f?.k === 'num' || (f?.k === 'punct' && f.s === '-') ? p.expr() : p.ident('an fd name after on').s;
       continue;
     }
     if (k.k === 'meta') {
@@ -669,9 +669,10 @@ export function parseScenario(text: string, file = 'scenario'): Program {
     if (first.k === 'punct' && first.s === '}') {
       p.next();
       p.end();
-      if (!block) p.fail(first, "'}' without a parallel block");
-      if (!block.body.length) p.fail(first, 'empty parallel block');
-      top.push({ op: 'parallel', body: block.body, pos: block.pos });
+      const b = block as { body: Stmt[]; pos: Pos } | null;
+      if (b === null) return p.fail(first, "'}' without a parallel block");
+      if (!b.body.length) p.fail(first, 'empty parallel block');
+      top.push({ op: 'parallel', body: b.body, pos: b.pos });
       block = null;
       continue;
     }

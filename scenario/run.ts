@@ -12,7 +12,7 @@ import { INIT_PID, type Simulation } from '../actors/sim.ts';
 import { KERNEL_ACTOR } from '../actors/kernel.ts';
 import { ThreadActor, threadActorId, type ArgPatch, type ArgSave, type ThreadStep } from '../actors/thread.ts';
 import type { Envelope } from '../actors/runtime/envelope.ts';
-import { errnoName } from '../uapi/errno.ts';
+import { EBADF, errnoName } from '../uapi/errno.ts';
 import { enumConstant, fieldSymbols, type Leaf } from './catalog.ts';
 import { parseScenario, ScenarioError, type Expect, type Expr, type IoctlStmt, type Pos, type Program, type Stmt } from './parse.ts';
 
@@ -413,6 +413,7 @@ class Runner {
           // saves were made by the thread into the shared variables; afterIoctl re-reads them from the bytes
           this.log.push(this.afterIoctl({ ...s, saves: [] }, r.errno, r.arg ?? new Uint8Array(0), s.pos.line));
         } else {
+          if (s.op === 'close' && r.errno === 0) this.forgetFd(lane.pid, (lane.steps[i] as unknown as { args: { fd: number } }).args.fd);
           this.checkErrno((s as { expect?: Expect }).expect, r.errno, s.op, s.pos);
           this.log.push(`${s.pos.line}: ${s.op} -> ${r.errno ? errnoName(r.errno) : 'ok'}`);
         }
@@ -461,7 +462,7 @@ export interface LaneResult {
  * A step on a closed fd fails EBADF inside the thread without a message, so
  * a step that was issued, is not waiting and got no reply is an EBADF.
  */
-export function observeLanes(sim: Simulation, ids: string[], counts: number[], go: () => void): LaneResult[][] {
+export function observeLanesTracker(sim: Simulation, ids: string[], counts: number[]): { results: LaneResult[][]; stop: () => void } {
   const results: LaneResult[][] = counts.map((n) => new Array<LaneResult>(n));
   const seen = ids.map(() => 0);
   const waitingIdx = ids.map(() => -1);
@@ -479,16 +480,21 @@ export function observeLanes(sim: Simulation, ids: string[], counts: number[], g
     const { pc, waiting } = t.st;
     for (let i = seen[k]!; i < pc; i++) {
       if (i === pc - 1 && waiting) waitingIdx[k] = i;
-      else if (!results[k]![i]) results[k]![i] = { errno: 9 /* EBADF */ };
+      else if (!results[k]![i]) results[k]![i] = { errno: EBADF };
     }
     seen[k] = waiting ? pc - 1 : pc;
   });
+  return { results, stop: () => sub.unsubscribe() };
+}
+
+export function observeLanes(sim: Simulation, ids: string[], counts: number[], go: () => void): LaneResult[][] {
+  const t = observeLanesTracker(sim, ids, counts);
   try {
     go();
   } finally {
-    sub.unsubscribe();
+    t.stop();
   }
-  return results;
+  return t.results;
 }
 
 function hex(b: Uint8Array): string {
