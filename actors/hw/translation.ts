@@ -16,13 +16,14 @@ import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
 import type { Envelope } from '../runtime/envelope.ts';
 import type { World } from '../world.ts';
 import {
-  BurstResults, burstResultObjects, engineAddNestedDomain, engineAddPagingDomain, engineAttach, engineCreate, engineDestroyDomain,
+  BurstResults, engineAddNestedDomain, engineAddPagingDomain, engineAttach, engineCreate, engineDestroyDomain,
   engineDetach, engineFlushIotlb, engineMap, engineRestore, engineSetDirtyTracking, engineSnapshot, engineUnmap, translateBurst,
-  type AccessResult, type EngineSnapshot, type EngineState, type NestedStage1,
+  type Attachment, type DmaAccess, type EngineSnapshot, type EngineState, type NestedStage1, type PhysMemPort,
 } from '../../hardware/translate.ts';
 import { ptDump, ptMarkDirty, ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
-import { TAG_DOMAIN, iotlbEntries } from '../../hardware/iotlb.ts';
-import type { FormatId } from '../../hardware/pagetable/format.ts';
+import { TAG_ASID, TAG_DOMAIN, iotlbEntries, type InvalidateFilter } from '../../hardware/iotlb.ts';
+import { faultKindName, type FormatId } from '../../hardware/pagetable/format.ts';
+import type { PhysMem } from '../../hardware/physmem.ts';
 import { physMemPort } from './physmem-port.ts';
 import type { DomainEffect } from '../iommufd/io_pagetable.ts';
 import type { HwState } from './state.ts';
@@ -150,9 +151,21 @@ export class TranslationActor implements SimActor<World> {
     if (old === domain) return;
     ctxs[pasid] = domain;
     const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
-    const d = this.st.engine.domains[domain]!;
-    if (!d.attachments.some((a) => a.iommu === iommu)) engineAttach(this.st.engine, domain, { iommu, kind: TAG_DOMAIN, tag: domain });
+    const d = this.st.engine.domains[domain];
+    // A domain the engine does not hold (e.g. an abort vSTE) leaves the context pointing nowhere: DMA faults (config).
+    if (d && !d.attachments.some((a) => a.iommu === iommu)) engineAttach(this.st.engine, domain, this.tagOf(domain, iommu));
     if (old !== undefined) this.dropIfUnused(old);
+  }
+
+  /**
+   * The IOTLB tag a domain's entries carry (§1.4 item 6): SMMUv3 nested =
+   * (ASID from the guest CD, VMID of the stage-2 parent), so a stage-2 flush
+   * by VMID drops the combined entries; everything else its own id.
+   */
+  private tagOf(domain: number, iommu: number): Pick<Attachment, 'iommu' | 'kind' | 'tag'> & { tag2?: number } {
+    const d = this.st.engine.domains[domain]!;
+    if (d.kind === 'nested' && d.s1.type === 'smmuv3') return { iommu, kind: TAG_ASID, tag: 0, tag2: d.parent };
+    return { iommu, kind: TAG_DOMAIN, tag: domain };
   }
 
   detach(device: string, pasid: number): void {
@@ -188,9 +201,27 @@ export class TranslationActor implements SimActor<World> {
     return r;
   }
 
+  /**
+   * Flush every cached translation of a domain: its own tag(s), and for a
+   * nest parent the combined stage-1+2 entries of the nested domains on it
+   * (a VMID-wide flush, as the SMMU's TLBI by VMID does).
+   */
   flushDomain(domain: number): void {
     const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
     engineFlushIotlb(this.st.engine, iommu, { kind: TAG_DOMAIN, tag: domain });
+    const doms = this.st.engine.domains;
+    const flush = (a: Attachment) => {
+      const f: InvalidateFilter = a.kind === TAG_ASID ? { kind: TAG_ASID, tag2: a.tag2 } : { kind: a.kind, tag: a.tag };
+      engineFlushIotlb(this.st.engine, a.iommu, f);
+    };
+    const d = doms[domain];
+    if (!d) return;
+    for (const a of d.attachments) if (a.kind !== TAG_DOMAIN || a.iommu !== iommu) flush(a);
+    if (d.kind !== 'paging') return;
+    for (const k of Object.keys(doms)) {
+      const nd = doms[Number(k)]!;
+      if (nd.kind === 'nested' && nd.parent === domain) for (const a of nd.attachments) flush(a);
+    }
   }
 
   /** The mock driver's set_dirty (IOMMU_TEST_OP_DIRTY): mark the leaf covering `iova`; false when unmapped. */
@@ -257,29 +288,55 @@ export class TranslationActor implements SimActor<World> {
     return { grpid: g.grpid, pasid: g.pasid, accesses: g.accesses };
   }
 
-  /** Translate and perform one burst; accesses are grouped by the domain their PASID selects. */
+  /**
+   * Translate and perform one burst.  Consecutive accesses whose PASID
+   * selects the same domain go to the engine as one translateBurst (in
+   * order, so the result is the same as one call per access); outcomes are
+   * read straight from the engine's reusable struct-of-arrays results.
+   */
   dma(world: World, req: DmaRequest): DmaOutcome[] {
-    const mem = physMemPort(world.mem.pm);
-    const out: DmaOutcome[] = [];
-    for (const a of req.accesses) {
-      const domain = this.domainOf(req.device, a.pasid ?? NO_PASID);
+    const mem = memPortOf(world.mem.pm);
+    const accesses = req.accesses;
+    const n = accesses.length;
+    const out: DmaOutcome[] = new Array(n);
+    const ctxs = this.st.contexts[req.device];
+    const device = this.st.deviceIndex[req.device] ?? 0;
+    let i = 0;
+    while (i < n) {
+      const domain = ctxs?.[accesses[i]!.pasid ?? NO_PASID];
       if (domain === undefined) {
         // No context entry: the IOMMU blocks the request (DMA to a blocked / unattached device).
-        out.push({ ok: false, fault: 'blocked' });
+        out[i++] = { ok: false, fault: 'blocked' };
         continue;
       }
+      let j = i + 1;
+      while (j < n && ctxs![accesses[j]!.pasid ?? NO_PASID] === domain) j++;
+      const group = (i === 0 && j === n ? accesses : accesses.slice(i, j)) as DmaAccess[];
       const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
-      const r = translateBurst(this.st.engine, { iommu, domain, device: this.st.deviceIndex[req.device] ?? 0, accesses: [{ ...a }] }, mem, this.results);
-      const o: AccessResult = burstResultObjects(r)[0]!;
-      out.push(toOutcome(o));
+      const r = translateBurst(this.st.engine, { iommu, domain, device, accesses: group }, mem, this.results);
+      for (let k = 0; k < r.count; k++) out[i + k] = outcomeAt(r, k);
+      i = j;
     }
     return out;
   }
 }
 
-function toOutcome(o: AccessResult): DmaOutcome {
-  if (o.ok) return o.data ? { ok: true, data: o.data } : { ok: true };
-  return { ok: false, fault: o.fault.kind, stage: o.fault.stage };
+/** Plain-data outcome of access k of a burst (a fresh object: the device keeps it). */
+function outcomeAt(r: BurstResults, k: number): DmaOutcome {
+  const st = r.status[k]!;
+  if (st === 0) {
+    const data = r.readData[k];
+    return data ? { ok: true, data } : { ok: true };
+  }
+  return { ok: false, fault: faultKindName(st), stage: r.stage[k]! };
+}
+
+/** The engine's port onto the world's frames, made once per physical memory. */
+const memPorts = new WeakMap<PhysMem, PhysMemPort>();
+function memPortOf(pm: PhysMem): PhysMemPort {
+  let p = memPorts.get(pm);
+  if (!p) memPorts.set(pm, (p = physMemPort(pm)));
+  return p;
 }
 
 /** The translation actor, for kernel code making driver calls. */
