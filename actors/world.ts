@@ -13,7 +13,9 @@ export type FileDesc =
   | { kind: 'iommufd'; actor: string; refs: number }
   | { kind: 'memfd'; memfd: number; refs: number }
   | { kind: 'eventfd'; actor: string; ctx: string; objId: number; refs: number }
-  | { kind: 'vfio'; actor: string; refs: number };
+  | { kind: 'vfio'; actor: string; refs: number }
+  /** IOMMU_TEST_OP_CREATE_ACCESS's fd: closing it destroys the access (selftest.ts). */
+  | { kind: 'access'; actor: string; ctx: string; objId: number; refs: number };
 
 export interface ProcDesc {
   pid: number;

@@ -219,8 +219,9 @@ function attachIoas(x: Ictx, devId: number, dev: DeviceData, pasid: number, ioas
     if (e === 0) return { errno: 0, hwpt: id };
     if (e !== EINVAL) return { errno: e, hwpt: 0 };
   }
-  const flags = pasid !== NO_PASID ? 1 << 3 : 0;
-  const ne = hwptPagingAlloc(x, ioas, dev, flags, true);
+  // Automatic domains are allocated with flags 0, PASID attach or not: they are never
+  // PASID-compatible, so a PASID attach to an IOAS fails EINVAL (selftest pasid_attach).
+  const ne = hwptPagingAlloc(x, ioas, dev, 0, true);
   if (typeof ne === 'number') return { errno: ne, hwpt: 0 };
   x.finalize(ne.id);
   const h = hwptOf(x, ne.id)!;
@@ -249,7 +250,8 @@ export function deviceAttach(x: Ictx, call: Call, devId: number, ptId: number, p
   const curHwpt = cur ? hwptOf(x, cur.hwpt) : null;
   const mine = dev.attach[pasid] !== undefined;
   if (!replace && cur && !mine && pt.type !== 'ioas' && cur.hwpt !== pt.id) return { errno: EINVAL, ptId: 0 };
-  if (!replace && mine) return { errno: EINVAL, ptId: 0 };
+  // The device is already in this (group, pasid)'s device array (xa_insert): EBUSY.
+  if (!replace && mine) return { errno: EBUSY, ptId: 0 };
   if (replace && !mine) return { errno: EINVAL, ptId: 0 };
   const old = replace ? curHwpt : null;
   if (pt.type === 'ioas') {

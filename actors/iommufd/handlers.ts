@@ -16,6 +16,7 @@ import { getHwInfoIoctl, vfioAttachRequest, vfioBindRequest, vfioDetachRequest, 
 import { faultAllocIoctl, veventqAllocIoctl } from './eventq.ts';
 import { vdeviceAllocIoctl, veventqGoneRequest, viommuAllocIoctl } from './viommu.ts';
 import { hwQueueAllocIoctl } from './hw_queue.ts';
+import { accessReleaseRequest, accessUnmappedRequest, selftestUnbindRequest, testCmdIoctl } from './selftest.ts';
 import { hwptAllocIoctl, hwptGetDirtyIoctl, hwptInvalidateIoctl, hwptSetDirtyIoctl } from './hw_pagetable.ts';
 
 export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
@@ -43,6 +44,10 @@ export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
   IOMMU_VEVENTQ_ALLOC: veventqAllocIoctl,
   IOMMU_HW_QUEUE_ALLOC: hwQueueAllocIoctl,
   'request:veventq.gone': veventqGoneRequest,
+  IOMMU_TEST_CMD: testCmdIoctl,
+  'request:selftest.unbind': selftestUnbindRequest,
+  'request:access.release': accessReleaseRequest,
+  'request:access.unmapped': accessUnmappedRequest,
   // Requests from other kernel actors (not ioctls on /dev/iommu).
   'request:vfio.bind': vfioBindRequest,
   'request:vfio.attach': vfioAttachRequest,

@@ -24,7 +24,7 @@ import {
   ULONG_MAX, convIommuProt, createIopt, ioptAccessPinsIn, ioptAccessUnpin, ioptAllowIovas, ioptDestroy,
   ioptFreePagesList, ioptGetHugePages, ioptGetPages, ioptIovaRangesFill, ioptMapFilePages, ioptMapPages,
   ioptMapPagesBegin, ioptMapPagesFinish, ioptPrepareUserPages, ioptSetHugePages, ioptUnmap, ioptUnmapAll,
-  ioptAddDomain, ioptRemoveDomain, ioptReserve, ioptRemoveReserved, type IoptDomain,
+  ioptAddDomain, ioptRemoveDomain, ioptReserve, ioptRemoveReserved, ioptAddAccess, ioptRemoveAccess, ioptAccessPin, ioptAccessRw, type IoptDomain,
   ioptUnmapResume, ioptCutIova, type UnmapResult, type UnmapResume,
   type AccessUnmapNotice, type DomainEffect, type IoPagetable, type IovaRange, type PagesListElm, type PendingMap,
 } from './io_pagetable.ts';
@@ -245,6 +245,22 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       return { errno: 0 };
     },
     alignment: (o) => ({ errno: 0, out: { iovaAlignment: iopt(o).iovaAlignment } }),
+    // The selftest's in-kernel access (selftest.ts), called synchronously by the context.
+    access_attach: (o, a: { access: number; iovaAlignment: number }) => ({ errno: ioptAddAccess(iopt(o), ioptEnv(o.world), a.access, a.iovaAlignment) }),
+    access_detach: (o, a: { access: number }) => ({ errno: ioptRemoveAccess(iopt(o), a.access) }),
+    access_pin: (o, a: { access: number; iova: bigint; length: bigint; write: boolean }) => {
+      const r = ioptAccessPin(iopt(o), ioptEnv(o.world), a.access, a.iova, a.length, { write: a.write });
+      return { errno: r.errno, out: { pfns: r.pfns } };
+    },
+    access_unpin: (o, a: { access: number; iova: bigint; length: bigint }) => ({ errno: ioptAccessUnpin(iopt(o), ioptEnv(o.world), a.access, a.iova, a.length) }),
+    access_rw: (o, a: { iova: bigint; buf: Uint8Array; write: boolean }) => ({ errno: ioptAccessRw(iopt(o), ioptEnv(o.world), a.iova, a.buf, a.write) }),
+    /** IOMMU_TEST_OP_ADD_RESERVED: a reserved range owned by nobody. */
+    add_reserved: (o, a: { start: bigint; last: bigint }) => ({ errno: ioptReserve(iopt(o), ioptEnv(o.world), 'test', a.start, a.last) }),
+    /** MOCK_FLAGS_ACCESS_SYZ: start of the nth area in IOVA order + offset, 0 if there is none. */
+    syz_iova: (o, a: { nth: number; offset: bigint }) => {
+      const area = iopt(o).areas[a.nth];
+      return { errno: 0, out: { iova: area ? area.iova + a.offset : 0n } };
+    },
   },
   destroy(o) {
     const r = ioptDestroy(iopt(o), ioptEnv(o.world));

@@ -6,5 +6,6 @@ import { hwptNestedKind, hwptPagingKind } from './hw_pagetable.ts';
 import { faultKind, veventqKind } from './eventq.ts';
 import { vdeviceKind, viommuKind } from './viommu.ts';
 import { hwQueueKind } from './hw_queue.ts';
+import { accessKind, selftestKind } from './selftest.ts';
 
-export const OBJECT_KINDS: readonly ObjectKind[] = [ioasKind, deviceKind, hwptPagingKind, hwptNestedKind, faultKind, veventqKind, viommuKind, vdeviceKind, hwQueueKind];
+export const OBJECT_KINDS: readonly ObjectKind[] = [ioasKind, deviceKind, hwptPagingKind, hwptNestedKind, faultKind, veventqKind, viommuKind, vdeviceKind, hwQueueKind, selftestKind, accessKind];
