@@ -17,7 +17,7 @@ export function registerDemoCommand(program: Command): void {
       if (o.trace) sim.rt.bus.delivered$.subscribe((e) => out(formatEnvelope(e)));
       const steps = runDemo(sim);
       sim.close({ scenario: 'demo' });
-      out('iommufd-sim demo: a VMM process maps 16 MiB of guest RAM through /dev/iommu\n');
+      out('iommufd-sim demo: a VMM maps 16 MiB of guest RAM through /dev/iommu and a VT-d device DMAs from it\n');
       const w = Math.max(...steps.map((s) => s.what.length));
       for (const s of steps) out(`  ${s.what.padEnd(w)}  → ${s.result}`);
       out(`\n${sim.deliveries} deliveries journaled to ${o.journal}`);

@@ -4,7 +4,7 @@
  * destroys and closes — every step through the raw ABI, journaled.
  */
 import { Simulation } from '../actors/sim.ts';
-import { spawnProc, type ApiResult } from '../actors/api.ts';
+import { openVfio, spawnProc, type ApiResult } from '../actors/api.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../uapi/enums.ts';
 import { errnoName } from '../uapi/errno.ts';
 
@@ -40,6 +40,16 @@ export function runDemo(sim: Simulation): DemoStep[] {
   step('IOMMU_IOAS_MAP guest RAM at GPA 0 (fixed)', res(map, (o) => `iova 0x${o.iova.toString(16)}`));
   const again = fd.ioasMap({ ioas_id: ioas, flags: RW | IOMMU_IOAS_MAP_FIXED_IOVA, user_va: ram, length: MiB, iova: 0n });
   step('IOMMU_IOAS_MAP the same IOVA again', res(again));
+  const nic = openVfio(vmm, 0);
+  const bound = nic.bind(fd);
+  step('VFIO_DEVICE_BIND_IOMMUFD dev0 (VT-d)', res(bound, (o) => `dev_id ${o.out_devid}`));
+  const att = nic.attach(ioas);
+  step('VFIO_DEVICE_ATTACH_IOMMUFD_PT to the IOAS', res(att, (o) => `automatic HWPT ${o.pt_id}; guest RAM now pinned`));
+  const dma = sim.dma('dev0', [{ iova: 0n, length: 18, write: false }, { iova: 0x2000000n, length: 4, write: false }]);
+  step('dev0 DMA-reads GPA 0 and GPA 32 MiB', dma.map((r) => (r.ok ? `"${new TextDecoder().decode(r.data)}"` : `${r.fault} fault`)).join(', '));
+  step('IOMMU_DESTROY the HWPT while attached', res(fd.destroy(att.out.pt_id)));
+  step('VFIO_DEVICE_DETACH_IOMMUFD_PT', res(nic.detach()));
+  step('close the VFIO device (unbind)', vmm.close(nic.fd) ? 'failed' : 'ok');
   const b = fd.ioasAlloc();
   step('IOMMU_IOAS_ALLOC second IOAS', res(b, (o) => `ioas ${o.out_ioas_id}`));
   const copy = fd.ioasCopy({ dst_ioas_id: b.out.out_ioas_id, src_ioas_id: ioas, flags: RW, length: 16n * MiB, src_iova: 0n });

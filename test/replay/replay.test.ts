@@ -147,11 +147,13 @@ describe('time travel', () => {
   it('diff reports objects added and changed between two steps', () => {
     const { bytes } = record(runDemo);
     const s = ReplaySession.fromBytes(bytes);
-    s.seek(8);
+    s.seek(0);
     const a = inspectState(s.state());
     s.seek(s.total);
     const b = inspectState(s.state());
-    s.seek(30);
+    // The first state with both of the demo's IOASes.
+    const both = bisect(s, compilePredicate('objects.filter(o => o.type === "ioas").length === 2'))!;
+    s.seek(both);
     const mid = inspectState(s.state());
     expect(diffViews(a, mid).added.map((x) => x.type)).toEqual(['ioas', 'ioas']);
     expect(diffViews(mid, b).removed.length).toBe(2);
