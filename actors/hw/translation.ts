@@ -187,8 +187,14 @@ export class TranslationActor implements SimActor<World> {
     return this.st.contexts[device]?.[pasid];
   }
 
+  /**
+   * SSADE / HD on or off.  The IOTLB of the domain is flushed afterwards
+   * (§2.8): an entry cached writable before tracking was on would let the next
+   * write through without setting D, and the page would never be reported.
+   */
   setDirtyTracking(domain: number, on: boolean): void {
     engineSetDirtyTracking(this.st.engine, domain, on);
+    this.flushDomain(domain);
   }
 
   /** read_and_clear_dirty over [iova, iova+size): the dirty leaves (whole leaves, as hardware keeps them). */

@@ -10,7 +10,7 @@
 import { hwptPagingMachine } from '../../machines/hwpt_paging.ts';
 import { hwptNestedMachine } from '../../machines/hwpt_nested.ts';
 import { defineObjectKind, invokeOp, type ObjSelf } from './object-actor.ts';
-import type { Call, Ictx, IoctlHandler, Step } from './ioctl.ts';
+import { copyFromUser, type Call, type Ictx, type IoctlHandler, type Step } from './ioctl.ts';
 import type { ObjEntry } from './object.ts';
 import { shouldFail, type World } from '../world.ts';
 import { translation } from '../hw/translation.ts';
@@ -76,7 +76,9 @@ export const hwptPagingKind = defineObjectKind(hwptPagingMachine, {
       const tr = translation(o.c);
       // Enabling starts a clean interval: stale dirty bits from before must not be reported.
       if (a.enable && !d.dirtyEnabled) tr?.readDirty(d.domain, 0, 2 ** 53 - 1, false);
-      tr?.setDirtyTracking(d.domain, a.enable);
+      // SMMUv3 HTTU (IO_PGTABLE_QUIRK_ARM_HD): hardware dirty update is always on from allocation
+      // (arm_smmu_set_dirty_tracking is a no-op), only the bitmap is cleared when enabling.
+      if (d.params.dirty?.enableBit !== 'cd.hd') tr?.setDirtyTracking(d.domain, a.enable);
       d.dirtyEnabled = a.enable;
       return { errno: 0 };
     },
@@ -179,7 +181,9 @@ export function hwptPagingAlloc(
   hwDomains(x.c.world)[domain] = params;
   // The mock's HUGE page-table type also maps 1 MiB leaves; DEFAULT only the 2 KiB granule.
   const blocks = params.kind === 'mock' && params.mockPagetableType === MOCK_IOMMUPT_HUGE ? MOCK_IOMMUPT_HUGE_BLOCKS : undefined;
-  translation(x.c)?.allocPaging(domain, params.iommu, params.formatId, { levels: params.levels, tracking: false, ...(blocks ? { blocks } : {}) });
+  // An HD-quirk (SMMUv3 DIRTY_TRACKING) table is built writable-clean (DBM) from the start.
+  const tracking = params.dirtyTracking && params.dirty?.enableBit === 'cd.hd';
+  translation(x.c)?.allocPaging(domain, params.iommu, params.formatId, { levels: params.levels, tracking, ...(blocks ? { blocks } : {}) });
   const join = invokeOp(x.c, ioas.actor, 'add_domain', { id: domain, pgsizeBitmap: params.pgsizeBitmap, apertureStart: params.apertureStart, apertureEnd: params.apertureEnd });
   if (join.errno) {
     objData<any>(x.c, e).joined = false;
@@ -204,7 +208,7 @@ function nestedAlloc(x: Ictx, call: Call, cmd: any, dev: { dev: string; iommu: s
   // An automatic domain is never a nest parent; nor is one from another IOMMU instance.
   if (parent.auto || !parent.params.nestParent || parent.params.iommu !== dev.iommu) return EINVAL;
   const spec = deviceSpec(x.c.world, dev.dev)!;
-  const bytes = readData(x, call, cmd.data_uptr, cmd.data_len);
+  const bytes = copyFromUser(x, call, cmd.data_uptr, cmd.data_len);
   if (typeof bytes === 'number') return bytes;
   const r = modelOf(x.c.world, dev.iommu).allocNested(parent.params, cmd.data_type, bytes, spec, cmd.flags & ~IOMMU_HWPT_FAULT_ID_VALID, null);
   if ('errno' in r) return r.errno;
@@ -260,12 +264,6 @@ function abortWithRefs(x: Ictx, e: ObjEntry): void {
   x.abort({ refs: [] } as unknown as Call, e.id);
 }
 
-function readData(x: Ictx, call: Call, uptr: bigint, len: number): Uint8Array | number {
-  if (len === 0) return new Uint8Array(0);
-  const mm = x.c.world.mem.mms[call.pid];
-  const r = mm ? readUser(x.c.world.mem, mm, uptr, len) : { errno: EFAULT };
-  return 'errno' in r ? EFAULT : r.data;
-}
 
 export const hwptAllocIoctl: IoctlHandler = {
   start(x, call, cmd, entry) {
@@ -280,7 +278,7 @@ export const hwptAllocIoctl: IoctlHandler = {
     if (typeof pt === 'number') return EINVAL;
     if (pt.type === 'ioas') {
       if (cmd.flags & ~(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) return EOPNOTSUPP;
-      const data = cmd.data_len ? readData(x, call, cmd.data_uptr, cmd.data_len) : undefined;
+      const data = cmd.data_len ? copyFromUser(x, call, cmd.data_uptr, cmd.data_len) : undefined;
       if (typeof data === 'number') return data;
       const h = hwptPagingAlloc(x, pt, dev, cmd.flags, false, data ? { type: cmd.data_type, bytes: data } : undefined);
       if (typeof h === 'number') return h;
@@ -307,7 +305,7 @@ export const hwptInvalidateIoctl: IoctlHandler = {
     const obj = x.get(call, cmd.hwpt_id, 'any');
     if (typeof obj === 'number') return { errno: obj, respond: true };
     if (obj.type !== 'hwpt_nested' && obj.type !== 'viommu') return { errno: EINVAL, respond: true };
-    const entries = readData(x, call, cmd.data_uptr, cmd.entry_len * cmd.entry_num);
+    const entries = copyFromUser(x, call, cmd.data_uptr, cmd.entry_len * cmd.entry_num);
     if (typeof entries === 'number') return { errno: entries, respond: true };
     x.send(call, obj.id, 'invalidate', { dataType: cmd.data_type, entryLen: cmd.entry_len, entryNum: cmd.entry_num, entries });
     return 'wait';
