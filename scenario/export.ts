@@ -58,7 +58,7 @@ const POINTER_LIKE = /(user_va|allowed_iovas|_uptr|uptr|^data|\.data|vaddr|_ptr)
 const ID_LIKE = /(^id|_id|devid|\.id)$/;
 
 /** Replay the journal, noting for each input its fd and its reply, and the per-step results of thread programs. */
-function collect(bytes: Uint8Array): { header: JournalReader['header']; infos: InputInfo[]; blocks: Map<number, Block> } {
+export function collectInputs(bytes: Uint8Array): { header: JournalReader['header']; infos: InputInfo[]; blocks: Map<number, Block> } {
   const reader = JournalReader.fromBytes(bytes);
   const records: JournalRecord[] = [...reader.records()];
   const inputs = records.filter((r): r is Extract<JournalRecord, { type: 'input' }> => r.type === 'input').map((r) => r.value);
@@ -490,7 +490,7 @@ class Exporter {
 
 /** The scenario text of a journal. */
 export function exportScenario(bytes: Uint8Array, source = 'journal'): ExportResult {
-  const { header, infos, blocks } = collect(bytes);
+  const { header, infos, blocks } = collectInputs(bytes);
   const e = new Exporter(infos, blocks);
   e.run();
   const cfg = header.configuration as { strategy?: { name?: string } } | null;
