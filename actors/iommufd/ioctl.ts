@@ -14,6 +14,8 @@ import type { IoctlEntry } from '../../uapi/dispatch.ts';
 import type { World } from '../world.ts';
 import type { ObjEntry, ObjTable, ObjType } from './object.ts';
 import type { ObjectKind } from './object-actor.ts';
+import { readUser } from '../mm/process.ts';
+import { EFAULT } from '../../uapi/errno.ts';
 
 export interface Call {
   id: number;
@@ -88,4 +90,12 @@ export interface Ictx {
 export interface IoctlHandler {
   start(x: Ictx, call: Call, cmd: any, entry: IoctlEntry): Step;
   resume?(x: Ictx, call: Call, ret: OpRet): Step;
+}
+
+/** copy_from_user of `len` bytes at `uptr` in the caller's address space: the bytes, or EFAULT. */
+export function copyFromUser(x: Ictx, call: Call, uptr: bigint, len: number): Uint8Array | number {
+  if (len === 0) return new Uint8Array(0);
+  const mm = x.c.world.mem.mms[call.pid];
+  const r = mm ? readUser(x.c.world.mem, mm, uptr, len) : { errno: EFAULT };
+  return 'errno' in r ? EFAULT : r.data;
 }

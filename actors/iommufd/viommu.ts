@@ -8,7 +8,7 @@
 import { viommuMachine } from '../../machines/viommu.ts';
 import { vdeviceMachine } from '../../machines/vdevice.ts';
 import { defineObjectKind, invokeOp, type ObjSelf } from './object-actor.ts';
-import type { Call, Ictx, IoctlHandler, Step } from './ioctl.ts';
+import { copyFromUser, type Call, type Ictx, type IoctlHandler, type Step } from './ioctl.ts';
 import { objRemove, type ObjEntry } from './object.ts';
 import { deviceSpec, modelOf } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
@@ -19,7 +19,7 @@ import { checkUpfront } from '../../uapi/checks.ts';
 import { encode } from '../../uapi/layout.ts';
 import * as S from '../../uapi/structs.ts';
 import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID } from '../../uapi/enums.ts';
-import { readUser, writeUser } from '../mm/process.ts';
+import { writeUser } from '../mm/process.ts';
 import {
   VIOMMU_NESTED_ALLOC, hwDomains, hwptNestedKind, installNested, objData, publishOwner, type HwptNestedData, type HwptPagingData,
 } from './hw_pagetable.ts';
@@ -122,12 +122,6 @@ function objDataOf<T>(o: ObjSelf, actor: string): T {
 
 // ---------------------------------------------------------------- ioctls
 
-function readData(x: Ictx, call: Call, uptr: bigint, len: number): Uint8Array | number {
-  if (!len) return new Uint8Array(0);
-  const mm = x.c.world.mem.mms[call.pid];
-  const r = mm ? readUser(x.c.world.mem, mm, uptr, len) : { errno: EFAULT };
-  return 'errno' in r ? EFAULT : r.data;
-}
 
 export const viommuAllocIoctl: IoctlHandler = {
   start(x, call, cmd, entry) {
@@ -143,7 +137,7 @@ export const viommuAllocIoctl: IoctlHandler = {
     if (typeof hw === 'number') return hw;
     const parent = objData<HwptPagingData>(x.c, hw);
     if (!parent.params.nestParent || parent.auto) return EINVAL;
-    const data = readData(x, call, cmd.data_uptr, cmd.data_len);
+    const data = copyFromUser(x, call, cmd.data_uptr, cmd.data_len);
     if (typeof data === 'number') return data;
     const r = model.allocViommu(cmd.type, parent.params, deviceSpec(x.c.world, dev.dev)!, data.length ? { type: cmd.type, bytes: data } : undefined);
     if ('errno' in r) return r.errno;
@@ -198,7 +192,7 @@ VIOMMU_NESTED_ALLOC.fn = (x: Ictx, call: Call, cmd: any, dev: { dev: string; iom
   if (v.iommu !== dev.iommu) return EINVAL;
   if ((cmd.flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) !== 0) return EOPNOTSUPP;
   if (cmd.data_len === 0) return EOPNOTSUPP;
-  const data = readData(x, call, cmd.data_uptr, cmd.data_len);
+  const data = copyFromUser(x, call, cmd.data_uptr, cmd.data_len);
   if (typeof data === 'number') return data;
   const r = modelOf(x.c.world, dev.iommu).allocNested(v.params.parent, cmd.data_type, data, deviceSpec(x.c.world, dev.dev)!, cmd.flags & ~IOMMU_HWPT_FAULT_ID_VALID, v.params);
   if ('errno' in r) return r.errno;
