@@ -240,11 +240,11 @@ export class Iommufd {
     new DataView(arg.buffer).setUint32(0, argsz, true);
     return this.compat(VFIO_IOMMU_GET_INFO, arg);
   }
-  vfioMapDma(f: Omit<In<typeof S.vfio_iommu_type1_dma_map>, 'argsz'> & { argsz?: number }) {
+  vfioMapDma(f: Omit<EncodeInput<typeof S.vfio_iommu_type1_dma_map>, 'argsz'> & { argsz?: number }) {
     const r = this.compat(VFIO_IOMMU_MAP_DMA, pack(S.vfio_iommu_type1_dma_map, { argsz: S.vfio_iommu_type1_dma_map.size, ...f } as never));
     return { ...r, out: decode(S.vfio_iommu_type1_dma_map, r.out) };
   }
-  vfioUnmapDma(f: Omit<In<typeof S.vfio_iommu_type1_dma_unmap>, 'argsz'> & { argsz?: number }) {
+  vfioUnmapDma(f: Omit<EncodeInput<typeof S.vfio_iommu_type1_dma_unmap>, 'argsz'> & { argsz?: number }) {
     const r = this.compat(VFIO_IOMMU_UNMAP_DMA, pack(S.vfio_iommu_type1_dma_unmap, { argsz: S.vfio_iommu_type1_dma_unmap.size, ...f } as never));
     return { ...r, out: decode(S.vfio_iommu_type1_dma_unmap, r.out) };
   }

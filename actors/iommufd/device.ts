@@ -17,7 +17,8 @@ import { translation } from '../hw/translation.ts';
 import { iommuActorId } from '../hw/iommu.ts';
 import { hwptPagingAlloc, objData, type HwptNestedData, type HwptPagingData } from './hw_pagetable.ts';
 import { ioasReservedRegions } from '../../hardware/models/index.ts';
-import { EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, EOPNOTSUPP, EPERM } from '../../uapi/errno.ts';
+import { EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from '../../uapi/errno.ts';
+import { shouldFail } from '../world.ts';
 import { checkUpfront } from '../../uapi/checks.ts';
 import { encode } from '../../uapi/layout.ts';
 import * as S from '../../uapi/structs.ts';
@@ -73,6 +74,8 @@ export function deviceBind(x: Ictx, devName: string, opts: { mock: boolean }): O
   const h = hw(x.c.world);
   if (h.bound[devName]) return EBUSY;
   if (!spec.msiIsolated && !x.c.world.config.allowUnsafeInterrupts) return EPERM;
+  // iommufd_get_group: the igroup of a group seen for the first time (fail_nth point).
+  if (shouldFail(x.c.world, 'device_igroup_alloc')) return ENOMEM;
   const data: DeviceData = { dev: devName, iommu: spec.iommu, group: spec.group, mock: opts.mock, attach: {}, vdevice: 0 };
   const e = x.alloc(deviceKind, data as unknown as Record<string, unknown>);
   if (typeof e === 'number') return e;
@@ -165,6 +168,8 @@ function attachChecks(x: Ictx, dev: DeviceData, pasid: number, h: Hwpt): number 
 function doAttach(x: Ictx, devId: number, dev: DeviceData, pasid: number, h: Hwpt, old: Hwpt | null): number {
   const e = attachChecks(x, dev, pasid, h);
   if (e) return e;
+  // iommufd_hwpt_attach_device: the attach handle (fail_nth point).
+  if (shouldFail(x.c.world, 'attach_handle_alloc')) return ENOMEM;
   const newIoas = ioasOfHwpt(x, h);
   const oldIoas = old ? ioasOfHwpt(x, old) : 0;
   if (newIoas !== oldIoas) {
