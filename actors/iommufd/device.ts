@@ -164,6 +164,19 @@ function attachChecks(x: Ictx, dev: DeviceData, pasid: number, h: Hwpt): number 
   return model.canAttach(params, spec, { pasid, hasVdevice, pasidsAttached: Object.keys(dev.attach).filter((p) => Number(p) !== NO_PASID).length });
 }
 
+/**
+ * The hardware domain the context entry / STE points at: an SMMUv3 bypass
+ * vSTE installs the parent's stage-2-only STE (hardware.md §3.2), so the
+ * device's addresses are GPAs translated by stage 2.
+ */
+function hwDomainOf(h: Hwpt): number {
+  if (!h.paging) {
+    const n = h.data as HwptNestedData;
+    if (n.params.config.kind === 'smmuv3' && n.params.config.config === 'bypass') return n.parentDomain;
+  }
+  return h.data.domain;
+}
+
 /** Make (group, pasid) point at `h` for `devId`: reserved regions, references, hardware. */
 function doAttach(x: Ictx, devId: number, dev: DeviceData, pasid: number, h: Hwpt, old: Hwpt | null): number {
   const e = attachChecks(x, dev, pasid, h);
@@ -186,10 +199,14 @@ function doAttach(x: Ictx, devId: number, dev: DeviceData, pasid: number, h: Hwp
   } else {
     groups[pasid] = { file: x.d.file, hwpt: h.e.id, domain: h.data.domain, devices: [devId] };
   }
-  translation(x.c)?.attach(dev.dev, pasid, h.data.domain);
+  translation(x.c)?.attach(dev.dev, pasid, hwDomainOf(h));
   x.c.post(iommuActorId(dev.iommu), 'hw', 'attach', { device: dev.dev, pasid, domain: h.data.domain });
   invokeOp(x.c, x.d.table.entries[devId]!.actor, 'set_attach', { pasid, hwpt: h.e.id });
-  if (old) dropAttach(x, devId, dev, pasid, old);
+  if (old) {
+    // Replacing away from a fault-capable HWPT answers its pending faults INVALID (iommufd_hwpt_replace_device).
+    if (old.e.id !== h.e.id) DETACH_HOOKS.fault?.(x, devId, pasid, old.e.id);
+    dropAttach(x, devId, dev, pasid, old);
+  }
   return 0;
 }
 

@@ -1,0 +1,344 @@
+/**
+ * iommufd_fail_nth (mock-and-selftest §3.9) through the raw ABI: a scenario
+ * is run with `config.failNth = N` for N = 1, 2, 3 … (armed after the
+ * fixture's setup, like writing /proc/self/task/<tid>/fail-nth), each call
+ * stopping the scenario at its first error (the C test's `return -1`), until
+ * a run in which the injection was not consumed; that run must succeed
+ * completely.  Every injected run must fail cleanly — the failing call's
+ * errno is ENOMEM (or another errno the kernel gives for that point) — and,
+ * once every fd is closed, leave nothing behind: no object actor, no pinned
+ * page, nothing charged, no iopt_pages, no device bound or attached, no
+ * hardware domain, no dead letter; the invariants of actors/invariants.ts
+ * hold after every delivery of every run.
+ *
+ * Devices are real VFIO cdev devices of the topology (the selftest uses
+ * IOMMU_TEST_OP_MOCK_DOMAIN; `vmock0` is a VFIO device behind the mock IOMMU).
+ */
+import { describe, expect, it } from 'vitest';
+import { Simulation } from '../../actors/sim.ts';
+import { openVfio, spawnProc, type Iommufd, type Proc, type VfioDevice } from '../../actors/api.ts';
+import { ENOMEM } from '../../uapi/errno.ts';
+import {
+  IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_VFIO_IOAS_SET, VFIO_TYPE1_IOMMU,
+  VFIO_DMA_UNMAP_FLAG_ALL,
+} from '../../uapi/enums.ts';
+import { closeAll, compatTopology, leftovers, MOCK_APERTURE_START, VMOCK_INDEX } from '../compat/fixture.ts';
+import { watchInvariants } from '../invariants/checker.ts';
+
+const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
+const FIXED = IOMMU_IOAS_MAP_FIXED_IOVA;
+const PAGE = 4096n;
+const KiB = 1024n;
+const BUFFER_SIZE = 2n << 20n;
+const MAX_RUNS = 1000;
+
+interface Env {
+  sim: Simulation;
+  p: Proc;
+  buffer: bigint;
+  fd: Iommufd | null;
+  s: Record<string, any>;
+}
+
+/** One call of a scenario: its errno (0 = success).  `ignore` calls do not stop the scenario. */
+type Step = { what: string; run: (e: Env) => number; ignore?: boolean; allowed?: number[] };
+
+interface Scenario {
+  setup?: (e: Env) => void;
+  steps: Step[];
+}
+
+interface RunResult {
+  n: number;
+  consumed: boolean;
+  failed: { what: string; errno: number } | null;
+  problems: string[];
+}
+
+function newEnv(): Env {
+  const sim = new Simulation({ seed: 1, topology: compatTopology() });
+  const p = spawnProc(sim, { uid: 1000, rlimitMemlock: 64 << 20 });
+  const buffer = p.mmap({ length: BUFFER_SIZE, addr: 0x40000000n, shared: true });
+  return { sim, p, buffer, fd: null, s: {} };
+}
+
+function runOnce(sc: Scenario, n: number): RunResult {
+  const e = newEnv();
+  const w = watchInvariants(e.sim);
+  sc.setup?.(e);
+  const problems: string[] = [];
+  const world = e.sim.world;
+  // Arm fail_nth between two system calls (no delivery is running).
+  world.config.failNth = n;
+  world.failCount = 0;
+  let failed: RunResult['failed'] = null;
+  for (const st of sc.steps) {
+    const errno = st.run(e);
+    if (errno === 0 || st.ignore) continue;
+    failed = { what: st.what, errno };
+    const allowed = st.allowed ?? [ENOMEM];
+    if (!allowed.includes(errno)) problems.push(`N=${n}: '${st.what}' failed with errno ${errno}, not ${allowed.join('/')}`);
+    break;
+  }
+  const consumed = n > 0 && world.failCount >= n;
+  world.config.failNth = 0;
+  closeAll(e);
+  for (const m of leftovers(e.sim)) problems.push(`N=${n}${failed ? ` (failed at '${failed.what}')` : ''}: ${m}`);
+  for (const m of w.violations) problems.push(`N=${n}: invariant: ${m}`);
+  w.stop();
+  return { n, consumed, failed, problems };
+}
+
+/** The sweep: returns the N of the clean final run (= number of failpoints the scenario passes + 1). */
+function sweep(sc: Scenario): { last: number; failures: Record<string, number> } {
+  const base = runOnce(sc, 0);
+  expect(base.problems, 'baseline run').toEqual([]);
+  expect(base.failed, 'baseline run must succeed').toBeNull();
+  const failures: Record<string, number> = {};
+  for (let n = 1; n <= MAX_RUNS; n++) {
+    const r = runOnce(sc, n);
+    expect(r.problems).toEqual([]);
+    if (!r.consumed) {
+      expect(r.failed, `N=${n}: the injection was not consumed, so every call must succeed`).toBeNull();
+      return { last: n, failures };
+    }
+    // A consumed injection that no call reports would be an allocation failure the model ignored.
+    expect(r.failed, `N=${n}: the injected failure was consumed but every call succeeded`).not.toBeNull();
+    const key = `${r.failed!.what}:${r.failed!.errno}`;
+    failures[key] = (failures[key] ?? 0) + 1;
+  }
+  throw new Error(`more than ${MAX_RUNS} runs`);
+}
+
+// ---------------------------------------------------------------- steps
+
+const fdOf = (e: Env): Iommufd => e.fd!;
+
+const open: Step = {
+  what: 'open /dev/iommu',
+  run: (e) => {
+    const fd = e.p.open('/dev/iommu');
+    if (fd < 0) return -fd;
+    e.fd = e.p.iommufd(fd);
+    return 0;
+  },
+};
+
+function ioasAlloc(key = 'ioas'): Step {
+  return {
+    what: `IOAS_ALLOC (${key})`,
+    run: (e) => {
+      const r = fdOf(e).ioasAlloc();
+      e.s[key] = r.out.out_ioas_id;
+      return r.errno;
+    },
+  };
+}
+
+function mapFixed(what: string, o: { ioas?: string; iova: bigint; length: bigint; offset?: bigint }): Step {
+  return {
+    what,
+    run: (e) => fdOf(e).ioasMap({ ioas_id: e.s[o.ioas ?? 'ioas'], flags: RW | FIXED, user_va: e.buffer + (o.offset ?? 0n), length: o.length, iova: o.iova }).errno,
+  };
+}
+
+function vfioOpenBind(key: string, index: number): Step {
+  return {
+    what: `VFIO open + BIND_IOMMUFD (${key})`,
+    run: (e) => {
+      const v = openVfio(e.p, index);
+      e.s[key] = v;
+      const r = v.bind(fdOf(e));
+      e.s[`${key}_id`] = r.out.out_devid;
+      return r.errno;
+    },
+  };
+}
+
+function vfioAttach(key: string, pt: string): Step {
+  return {
+    what: `VFIO ATTACH_IOMMUFD_PT (${key} → ${pt})`,
+    run: (e) => {
+      const r = (e.s[key] as VfioDevice).attach(e.s[pt]);
+      e.s[`${key}_pt`] = r.out.pt_id;
+      return r.errno;
+    },
+  };
+}
+
+function vfioDetach(key: string): Step {
+  return { what: `VFIO DETACH_IOMMUFD_PT (${key})`, run: (e) => (e.s[key] as VfioDevice).detach().errno };
+}
+
+function vfioClose(key: string): Step {
+  return { what: `close VFIO fd (${key}: unbind)`, run: (e) => e.p.close((e.s[key] as VfioDevice).fd) };
+}
+
+/** Open, IOAS, one page mapped at a fixed IOVA in each IOAS listed: the common setup. */
+function baseSetup(ioases: string[] = ['ioas']): (e: Env) => void {
+  return (e) => {
+    for (const st of [open, ...ioases.map((k) => ioasAlloc(k))]) expect(st.run(e), st.what).toBe(0);
+  };
+}
+
+// ---------------------------------------------------------------- scenarios
+
+describe('iommufd_fail_nth', () => {
+  const report: Record<string, number> = {};
+
+  it('basic_fail_nth', () => {
+    // Injection from the start: open, IOAS, IOVA_RANGES, ALLOW_IOVAS, auto map, COPY, unmap, unmap again.
+    const sc: Scenario = {
+      steps: [
+        open,
+        ioasAlloc(),
+        { what: 'IOAS_IOVA_RANGES (10 slots)', run: (e) => fdOf(e).ioasIovaRanges(e.s.ioas, 10).errno },
+        { what: 'IOAS_ALLOW_IOVAS', run: (e) => fdOf(e).ioasAllowIovas(e.s.ioas, [{ start: 16n * KiB, last: BUFFER_SIZE + 16n * KiB * 600n - 1n }]).errno },
+        {
+          what: 'IOAS_MAP (auto iova, 2 MiB)',
+          run: (e) => {
+            const r = fdOf(e).ioasMap({ ioas_id: e.s.ioas, flags: RW, user_va: e.buffer, length: BUFFER_SIZE, iova: 0n });
+            e.s.iova = r.out.iova;
+            return r.errno;
+          },
+        },
+        { what: 'IOAS_COPY (160 bytes, auto dst)', run: (e) => fdOf(e).ioasCopy({ dst_ioas_id: e.s.ioas, src_ioas_id: e.s.ioas, flags: RW, length: 160n, src_iova: e.s.iova, dst_iova: 0n }).errno },
+        { what: 'IOAS_UNMAP the buffer', run: (e) => fdOf(e).ioasUnmap({ ioas_id: e.s.ioas, iova: e.s.iova, length: BUFFER_SIZE }).errno },
+        { what: 'IOAS_UNMAP again', run: (e) => fdOf(e).ioasUnmap({ ioas_id: e.s.ioas, iova: e.s.iova, length: BUFFER_SIZE }).errno, ignore: true },
+        { what: 'IOMMU_DESTROY the IOAS', run: (e) => fdOf(e).destroy(e.s.ioas).errno },
+      ],
+    };
+    const r = sweep(sc);
+    report.basic_fail_nth = r.last;
+    expect(r.last).toBeGreaterThan(5);
+  });
+
+  it('map_domain', () => {
+    // IOAS; inject; device attached to the IOAS (auto domain); map 256 KiB; unbind; attach again (fills the new domain).
+    const sc: Scenario = {
+      setup: baseSetup(),
+      steps: [
+        vfioOpenBind('d', VMOCK_INDEX),
+        vfioAttach('d', 'ioas'),
+        mapFixed('IOAS_MAP 256 KiB', { iova: MOCK_APERTURE_START, length: 256n * KiB }),
+        vfioClose('d'),
+        vfioOpenBind('d2', VMOCK_INDEX),
+        vfioAttach('d2', 'ioas'),
+      ],
+    };
+    const r = sweep(sc);
+    report.map_domain = r.last;
+    expect(r.last).toBeGreaterThan(10);
+  });
+
+  it('map_file_domain', () => {
+    const sc: Scenario = {
+      setup: (e) => {
+        baseSetup()(e);
+        e.s.memfd = e.p.memfdCreate(BUFFER_SIZE);
+      },
+      steps: [
+        vfioOpenBind('d', VMOCK_INDEX),
+        vfioAttach('d', 'ioas'),
+        { what: 'IOAS_MAP_FILE 256 KiB', run: (e) => fdOf(e).ioasMapFile({ ioas_id: e.s.ioas, flags: RW | FIXED, fd: e.s.memfd, start: 0n, length: 256n * KiB, iova: MOCK_APERTURE_START }).errno },
+        vfioClose('d'),
+        vfioOpenBind('d2', VMOCK_INDEX),
+        vfioAttach('d2', 'ioas'),
+      ],
+    };
+    const r = sweep(sc);
+    report.map_file_domain = r.last;
+    expect(r.last).toBeGreaterThan(10);
+  });
+
+  it('map_two_domains', () => {
+    // One device first; inject; a second device behind another IOMMU (its own domain); map; unbind both; both again.
+    const sc: Scenario = {
+      setup: (e) => {
+        baseSetup()(e);
+        for (const st of [vfioOpenBind('a', 0), vfioAttach('a', 'ioas')]) expect(st.run(e), st.what).toBe(0);
+      },
+      steps: [
+        vfioOpenBind('b', 2),
+        vfioAttach('b', 'ioas'),
+        mapFixed('IOAS_MAP 256 KiB', { iova: 1n << 24n, length: 256n * KiB }),
+        vfioClose('a'),
+        vfioClose('b'),
+        vfioOpenBind('a2', 0),
+        vfioAttach('a2', 'ioas'),
+        vfioOpenBind('b2', 2),
+        vfioAttach('b2', 'ioas'),
+      ],
+    };
+    const r = sweep(sc);
+    report.map_two_domains = r.last;
+    expect(r.last).toBeGreaterThan(10);
+  });
+
+  it('device', () => {
+    // Two IOASes with a page each; inject; bind; GET_HW_INFO; HWPT_ALLOC on IOAS 1; attach; replace to IOAS 2
+    // (auto domain); replace to the HWPT; HWPT_ALLOC(NEST_PARENT); map; detach; destroy the HWPTs; unbind.
+    const sc: Scenario = {
+      setup: (e) => {
+        baseSetup(['ioas', 'ioas2'])(e);
+        for (const st of [mapFixed('map 1', { iova: 1n << 24n, length: PAGE }), mapFixed('map 2', { ioas: 'ioas2', iova: 1n << 24n, length: PAGE })]) expect(st.run(e), st.what).toBe(0);
+      },
+      steps: [
+        vfioOpenBind('d', 0),
+        { what: 'GET_HW_INFO', run: (e) => fdOf(e).getHwInfo({ dev_id: e.s.d_id, data_len: 0, data_uptr: 0n }).errno },
+        {
+          what: 'HWPT_ALLOC on IOAS 1',
+          run: (e) => {
+            const r = fdOf(e).hwptAlloc({ dev_id: e.s.d_id, pt_id: e.s.ioas, flags: 0, data_type: 0, data_len: 0, data_uptr: 0n });
+            e.s.hwpt = r.out.out_hwpt_id;
+            return r.errno;
+          },
+        },
+        vfioAttach('d', 'hwpt'),
+        vfioAttach('d', 'ioas2'),
+        vfioAttach('d', 'hwpt'),
+        {
+          what: 'HWPT_ALLOC(NEST_PARENT) on IOAS 1',
+          run: (e) => {
+            const r = fdOf(e).hwptAlloc({ dev_id: e.s.d_id, pt_id: e.s.ioas, flags: 1, data_type: 0, data_len: 0, data_uptr: 0n });
+            e.s.parent = r.out.out_hwpt_id;
+            return r.errno;
+          },
+        },
+        mapFixed('IOAS_MAP 64 KiB into both HWPTs', { iova: 2n << 24n, length: 64n * KiB }),
+        vfioDetach('d'),
+        { what: 'DESTROY the HWPT', run: (e) => fdOf(e).destroy(e.s.hwpt).errno },
+        { what: 'DESTROY the nest parent', run: (e) => fdOf(e).destroy(e.s.parent).errno },
+        vfioClose('d'),
+      ],
+    };
+    const r = sweep(sc);
+    report.device = r.last;
+    expect(r.last).toBeGreaterThan(10);
+  });
+
+  it('vfio_compat (type1 map, cut, unmap, unmap all)', () => {
+    const sc: Scenario = {
+      setup: (e) => {
+        baseSetup()(e);
+        for (const st of [vfioOpenBind('d', VMOCK_INDEX), vfioAttach('d', 'ioas')]) expect(st.run(e), st.what).toBe(0);
+        expect(fdOf(e).vfioIoas({ op: IOMMU_VFIO_IOAS_SET, ioas_id: e.s.ioas }).errno).toBe(0);
+      },
+      steps: [
+        { what: 'VFIO_SET_IOMMU(TYPE1)', run: (e) => fdOf(e).vfioSetIommu(VFIO_TYPE1_IOMMU).errno },
+        { what: 'VFIO_IOMMU_MAP_DMA 256 KiB', run: (e) => fdOf(e).vfioMapDma({ flags: 3, vaddr: e.buffer, iova: MOCK_APERTURE_START, size: 256n * KiB }).errno },
+        { what: 'VFIO_IOMMU_UNMAP_DMA 16 KiB in the middle', run: (e) => fdOf(e).vfioUnmapDma({ flags: 0, iova: MOCK_APERTURE_START + 64n * KiB, size: 16n * KiB }).errno },
+        { what: 'VFIO_IOMMU_UNMAP_DMA all', run: (e) => fdOf(e).vfioUnmapDma({ flags: VFIO_DMA_UNMAP_FLAG_ALL, iova: 0n, size: 0n }).errno },
+      ],
+    };
+    const r = sweep(sc);
+    report.vfio_compat = r.last;
+    expect(r.last).toBeGreaterThan(3);
+  });
+
+  it('report: N reached per scenario', () => {
+    // eslint-disable-next-line no-console
+    console.log(`fail_nth sweep sizes (final clean run N): ${JSON.stringify(report)}`);
+    expect(Object.keys(report).length).toBe(6);
+  });
+});
