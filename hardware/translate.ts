@@ -600,7 +600,8 @@ export interface IotlbSnapshot {
   [k: string]: unknown;
 }
 export interface EngineSnapshot {
-  version: 1;
+  /** 2: cache arrays stored sparse, IOTLB keys in the set-major layout. */
+  version: 2;
   pool: Uint8Array;
   domains: Record<number, DomainState>;
   iotlbs: IotlbSnapshot[];
@@ -616,20 +617,55 @@ export interface EngineSnapshot {
 const bytesOf = (a: Uint32Array | Float64Array | Uint8Array | Int32Array): Uint8Array =>
   new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
 
+/**
+ * Cache arrays are mostly empty (invalid slots are zero), and a snapshot is
+ * taken every few hundred deliveries: keep only the non-zero stretches.
+ */
+interface SparseBytes {
+  length: number;
+  runs: [number, Uint8Array][];
+}
+
+function sparseOf(a: Uint32Array | Float64Array | Uint8Array | Int32Array): SparseBytes {
+  const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const runs: [number, Uint8Array][] = [];
+  let i = 0;
+  while (i < u.length) {
+    while (i < u.length && u[i] === 0) i++;
+    if (i >= u.length) break;
+    const start = i;
+    // A run ends after 16 zero bytes, so short gaps do not split it.
+    let zeros = 0;
+    while (i < u.length && zeros < 16) {
+      zeros = u[i] === 0 ? zeros + 1 : 0;
+      i++;
+    }
+    runs.push([start, u.slice(start, i - zeros)]);
+  }
+  return { length: u.length, runs };
+}
+
+function denseOf(s: SparseBytes): ArrayBuffer {
+  const u = new Uint8Array(s.length);
+  for (const [at, bytes] of s.runs) u.set(bytes, at);
+  return u.buffer;
+}
+
 function tlbSnap(t: IotlbState): IotlbSnapshot {
   return {
-    capacity: t.capacity, ways: t.ways, sets: t.sets, keys: bytesOf(t.keys), pa: bytesOf(t.pa), info: bytesOf(t.info),
-    victim: bytesOf(t.victim), sizeCount: bytesOf(t.sizeCount), sizes: [...t.sizes],
+    capacity: t.capacity, ways: t.ways, sets: t.sets, keys: sparseOf(t.keys), pa: sparseOf(t.pa), info: sparseOf(t.info),
+    victim: sparseOf(t.victim), sizeCount: bytesOf(t.sizeCount), sizes: [...t.sizes],
     hits: t.hits, misses: t.misses, fills: t.fills, evictions: t.evictions,
   };
 }
 
 function tlbRestore(o: IotlbSnapshot): IotlbState {
   const b = (k: string) => (o[k] as Uint8Array).slice().buffer;
+  const d = (k: string) => denseOf(o[k] as SparseBytes);
   return {
     capacity: o.capacity as number, ways: o.ways as number, sets: o.sets as number,
-    keys: new Int32Array(b('keys')), pa: new Float64Array(b('pa')), info: new Uint8Array(b('info')),
-    victim: new Uint8Array(b('victim')), sizeCount: new Int32Array(b('sizeCount')), sizes: [...(o.sizes as number[])],
+    keys: new Int32Array(d('keys')), pa: new Float64Array(d('pa')), info: new Uint8Array(d('info')),
+    victim: new Uint8Array(d('victim')), sizeCount: new Int32Array(b('sizeCount')), sizes: [...(o.sizes as number[])],
     hits: o.hits as number, misses: o.misses as number, fills: o.fills as number, evictions: o.evictions as number,
   };
 }
@@ -639,7 +675,7 @@ export function engineSnapshot(s: EngineState): EngineSnapshot {
   const atcs: Record<number, IotlbSnapshot> = {};
   for (const k of Object.keys(s.atcs)) atcs[Number(k)] = tlbSnap(s.atcs[Number(k)]!);
   return {
-    version: 1,
+    version: 2,
     pool: poolSnapshot(s.pool),
     domains: structuredClone(s.domains),
     iotlbs: s.iotlbs.map(tlbSnap),
@@ -654,6 +690,7 @@ export function engineSnapshot(s: EngineState): EngineSnapshot {
 }
 
 export function engineRestore(snap: EngineSnapshot): EngineState {
+  if (snap.version !== 2) throw new Error(`engine snapshot version ${String(snap.version)} is not supported (this simulator writes version 2)`);
   const atcs: Record<number, IotlbState> = {};
   for (const k of Object.keys(snap.atcs)) atcs[Number(k)] = tlbRestore(snap.atcs[Number(k)]!);
   return {
