@@ -57,10 +57,11 @@ export function guestRam(sim: Simulation, dev: DevName, seed = 1): Guest {
 
 /**
  * The guest writes a stage-1 table mapping `maps` (IOVA page → GPA page) into
- * its RAM (table pages 1..15), plus for SMMUv3 a CD (ASID `asid`) at GPA 0.
+ * its RAM (the 16 pages from `tableBase`: tables in 1..15, for SMMUv3 a CD
+ * with ASID `asid` in page 0).
  * Returns the pointer the hardware is given (CD table GPA / FLPTR).
  */
-export function writeStage1(g: Guest, kind: 'smmuv3' | 'vtd', maps: { iova: number; gpa: number; write?: boolean }[], asid = 5): number {
+export function writeStage1(g: Guest, kind: 'smmuv3' | 'vtd', maps: { iova: number; gpa: number; write?: boolean }[], asid = 5, tableBase = 0): number {
   const pool = poolCreate();
   const t = ptCreate(pool, kind === 'smmuv3' ? FMT_SMMU_S1 : FMT_VTD_FL, { levels: 4, blocks: 0 });
   g.s1.clear();
@@ -71,21 +72,21 @@ export function writeStage1(g: Guest, kind: 'smmuv3' | 'vtd', maps: { iova: numb
   }
   const tables = new Uint8Array(TABLE_PAGES * PAGE);
   const dv = new DataView(tables.buffer);
-  const write64 = (gpa: number, v: bigint) => dv.setBigUint64(gpa, v, true);
+  const write64 = (gpa: number, v: bigint) => dv.setBigUint64(gpa - tableBase, v, true);
   const nodes = new Map<number, number>();
   let root = materializeGuestTable(pool, t, (node) => {
     let gpa = nodes.get(node);
-    if (gpa === undefined) nodes.set(node, (gpa = (1 + nodes.size) * PAGE));
-    if (gpa >= TABLE_PAGES * PAGE) throw new Error('guest table space exhausted');
+    if (gpa === undefined) nodes.set(node, (gpa = tableBase + (1 + nodes.size) * PAGE));
+    if (gpa >= tableBase + TABLE_PAGES * PAGE) throw new Error('guest table space exhausted');
     return gpa;
   }, write64);
   if (kind === 'smmuv3') {
     const [w0, w1] = encodeCd({ t0sz: 16, ttb0: root, asid });
-    write64(0, w0);
-    write64(8, w1);
-    root = 0;
+    write64(tableBase, w0);
+    write64(tableBase + 8, w1);
+    root = tableBase;
   }
-  poke(g.r.p, g.ram, tables);
+  poke(g.r.p, g.ram + BigInt(tableBase), tables);
   g.root = root;
   return root;
 }
