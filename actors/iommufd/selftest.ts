@@ -25,6 +25,8 @@ import { deviceAttach, deviceBind, deviceDetach, deviceUnbind, type DeviceData }
 import { objData, type HwptNestedData, type HwptPagingData } from './hw_pagetable.ts';
 import { hw } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
+import { DeviceActor, deviceActorId } from '../hw/device.ts';
+import type { DeliveryContext } from '../runtime/actor.ts';
 import { allocFd, type World } from '../world.ts';
 import { registerFileKind } from '../kernel.ts';
 import { lookupPfn, rangeAccessible, readUser, writeUser, PROT_READ } from '../mm/process.ts';
@@ -94,20 +96,23 @@ export const selftestUnbindRequest: IoctlHandler = {
     const before = x.d.table.count;
     const e = deviceUnbind(x, null, b.devId);
     if (x.d.releasing) x.d.releasing.live += before - x.d.table.count;
-    removeMockDevice(x.c.world, b.dev);
+    removeMockDevice(x.c, b.dev);
     return e;
   },
 };
 
-function removeMockDevice(world: World, dev: string): void {
+function removeMockDevice(c: DeliveryContext<World>, dev: string): void {
+  const world = c.world;
+  if (c.has(deviceActorId(dev))) c.retire(deviceActorId(dev));
   const h = hw(world);
   h.topology.devices = h.topology.devices.filter((d) => d.id !== dev);
   delete selftestState(world).mockDevs[dev];
 }
 
 /** mock_dev_create: a new device on the mock IOMMU, named like the kernel's. */
-function createMockDevice(world: World, flags: number): string | number {
+function createMockDevice(c: DeliveryContext<World>, flags: number): string | number {
   if (flags & ~E.MOCK_FLAGS_DEVICE_VALID) return EINVAL;
+  const world = c.world;
   const h = hw(world);
   const iommu = h.topology.iommus.find((m) => m.kind === 'mock');
   if (!iommu) return ENODEV;
@@ -120,6 +125,8 @@ function createMockDevice(world: World, flags: number): string | number {
   h.topology.devices.push(spec);
   h.bound[name] = null;
   selftestState(world).mockDevs[name] = { pasid1024: false };
+  // The device end (page responses, DMA bursts); the mock's page-response hook does nothing else.
+  c.spawn(DeviceActor.create(name));
   return name;
 }
 
@@ -134,17 +141,17 @@ function mockDomain(x: Ictx, call: Call, ptId: number, flags: number, member: 'm
     x.abort(call, so.id);
     return errno;
   };
-  const dev = createMockDevice(x.c.world, flags);
+  const dev = createMockDevice(x.c, flags);
   if (typeof dev === 'number') return abort(dev);
   const idev = deviceBind(x, dev, { mock: true });
   if (typeof idev === 'number') {
-    removeMockDevice(x.c.world, dev);
+    removeMockDevice(x.c, dev);
     return abort(idev);
   }
   const r = deviceAttach(x, call, idev.id, ptId, 0, false);
   if (r.errno) {
     deviceUnbind(x, null, idev.id);
-    removeMockDevice(x.c.world, dev);
+    removeMockDevice(x.c, dev);
     return abort(r.errno);
   }
   const sd = objData<SelftestData>(x.c, so);
