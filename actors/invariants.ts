@@ -26,7 +26,7 @@ import type { World } from './world.ts';
 import type { IctxData } from './iommufd/ioctl.ts';
 import type { IoasData } from './iommufd/ioas.ts';
 import type { ObjEntry } from './iommufd/object.ts';
-import { ioptDomainMappings, type IoPagetable } from './iommufd/io_pagetable.ts';
+import { IOMMU_READ, IOMMU_WRITE, ioptDomainMappings, type IoPagetable } from './iommufd/io_pagetable.ts';
 import type { IoptPages } from './iommufd/pages.ts';
 import { TRANSLATION_ACTOR, type TranslationActor } from './hw/translation.ts';
 import { totalPins } from '../hardware/physmem.ts';
@@ -123,6 +123,8 @@ export function checkDomains(s: Src): string[] {
       }
       const want = new Map<number, number>();
       for (const m of ioptDomainMappings(iopt, env, h.domain)) {
+        // A mapping with neither READ nor WRITE (VFIO MAP_DMA with no flag) has no IOPTE to look for.
+        if (!(m.prot & (IOMMU_READ | IOMMU_WRITE))) continue;
         const iova = Number(m.iova);
         for (let off = 0; off < Number(m.length); off += GRAIN) {
           const byte = m.pageOffset + off;
