@@ -9,6 +9,8 @@ import { registerJournalCommands } from './journal.ts';
 import { registerReplayCommands } from './replay.ts';
 import { registerTtCommand } from './tt.ts';
 import { registerRunCommand } from './run.ts';
+import { registerScenarioCommands } from './scenario.ts';
+import { registerFuzzCommand } from './fuzz.ts';
 import { registerExploreCommand } from './explore.ts';
 import { CliError, err } from './util.ts';
 
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerReplayCommands(program);
   registerTtCommand(program);
+  registerScenarioCommands(program);
+  registerFuzzCommand(program);
   registerExploreCommand(program);
   // exitOverride and the help-after-error hint apply to every subcommand.
   for (const c of allCommands(program)) c.exitOverride().showHelpAfterError(true);

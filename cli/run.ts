@@ -8,6 +8,7 @@ import type { StrategySpec } from '../actors/runtime/strategy.ts';
 import { JournalWriter, fileSink } from '../journal/index.ts';
 import { runDemo } from '../scenarios/demo.ts';
 import { CliError, out, parseIntOpt, parseSeed } from './util.ts';
+import { scenarioFileFn } from './scenario.ts';
 
 /** A scenario module exports `default` (or `run`): a function that drives the simulation. */
 export type ScenarioFn = (sim: Simulation) => unknown;
@@ -18,6 +19,7 @@ async function loadScenario(name: string): Promise<{ fn: ScenarioFn; label: stri
   if (BUILTIN[name]) return { fn: BUILTIN[name]!, label: name };
   const path = resolve(name);
   if (!existsSync(path)) throw new CliError(`no scenario '${name}': not a built-in (${Object.keys(BUILTIN).join(', ')}) and no such file`);
+  if (/\.(scn|txt)$/.test(path)) return { fn: scenarioFileFn(path), label: basename(path, extname(path)) };
   const mod = (await import(pathToFileURL(path).href)) as { default?: ScenarioFn; run?: ScenarioFn };
   const fn = mod.default ?? mod.run;
   if (typeof fn !== 'function') throw new CliError(`${name}: a scenario module must export a default (or 'run') function taking the simulation`);
