@@ -200,7 +200,7 @@ class Runner {
       }
     }
     this.checkErrno(st.expect, errno, name, st.pos);
-    if (st.expect && (errno === 0 || !st.expect.errnos.length)) {
+    if (st.expect && (!st.expect.errnos.length || st.expect.errnos.includes(errno))) {
       for (const f of st.expect.fields) {
         const want = this.value(f.value, f.leaf, st.spec?.name);
         const got = readLeaf(arg, f.leaf);
