@@ -160,6 +160,12 @@ function attachChecks(x: Ictx, dev: DeviceData, pasid: number, h: Hwpt): number 
   } else if (!params.pasidCapable && Object.keys(dev.attach).some((p) => Number(p) !== NO_PASID)) {
     return EINVAL;
   }
+  if (h.data.fault) {
+    // A fault-capable HWPT: the core refuses a PCI VF with PRI; the driver must turn on IOPF for the
+    // device (intel_iommu_enable_iopf / arm_smmu_master_enable_iopf: -ENODEV without PRI or stall).
+    if (spec.isVf && spec.pri) return EINVAL;
+    if (!spec.pri && spec.mockFlags === undefined) return ENODEV;
+  }
   const hasVdevice = h.paging ? undefined : (h.data as HwptNestedData).viommu !== 0 && dev.vdevice !== 0;
   return model.canAttach(params, spec, { pasid, hasVdevice, pasidsAttached: Object.keys(dev.attach).filter((p) => Number(p) !== NO_PASID).length });
 }

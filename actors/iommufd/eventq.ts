@@ -137,7 +137,11 @@ export const faultKind = defineObjectKind(faultMachine, {
   ops: {
     'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, faultRead(o, a)),
     'fd.write': (o, a, body) => fdReply(o, (body as any).replyTo, faultWrite(o, a)),
-    'fd.close': (o) => fdClosed(o),
+    /** Nobody can read or answer once the fd is gone: every pending group is answered INVALID, then the fd's references go. */
+    'fd.close': (o) => {
+      answerAll(o, o.data as FaultData);
+      return fdClosed(o);
+    },
     /** Detach/replace of an attachment: its groups are answered INVALID. */
     flush_device: (o, a: { devId: number; pasid: number }) => {
       const d = o.data as FaultData;
@@ -163,13 +167,17 @@ export const faultKind = defineObjectKind(faultMachine, {
     d.deliver.push(b.group);
   },
   destroy(o) {
-    const d = o.data as FaultData;
-    for (const g of d.deliver) autoRespond(o, g, d);
-    for (const g of Object.values(d.response)) autoRespond(o, g, d);
-    d.deliver = [];
-    d.response = {};
+    answerAll(o, o.data as FaultData);
   },
 });
+
+/** Queued and delivered-unanswered groups, all answered INVALID (close, destroy). */
+function answerAll(o: ObjSelf, d: FaultData): void {
+  for (const g of d.deliver) autoRespond(o, g, d);
+  for (const g of Object.values(d.response)) autoRespond(o, g, d);
+  d.deliver = [];
+  d.response = {};
+}
 
 // ---------------------------------------------------------------- vEVENTQ
 
