@@ -14,6 +14,7 @@ import {
   readPhys, writePhys,
 } from '../../hardware/physmem.ts';
 import { memfdGet, memfdPage, memfdRelease } from './memfd.ts';
+import { cptAfterExit, cptExit, cptInstall, cptMakeWritable, cptProtect, cptZap, type MmCpuPt, type MmNotifierEntry } from './cpu-mm.ts';
 import type { MmWorld } from './world.ts';
 
 export const PROT_NONE = 0;
@@ -62,6 +63,10 @@ export interface Mm {
   pinnedVm: number;
   /** After exit the address space is gone but the struct (and its counters) stays, like mmgrab. */
   exited: boolean;
+  /** The x86-64 CPU page table in frames, once a secondary MMU needs it (cpu-mm.ts). */
+  cpt?: MmCpuPt;
+  /** MMU notifiers of secondary MMUs (SVA domains) bound to this address space. */
+  notifiers?: MmNotifierEntry[];
 }
 
 export interface CreateMmOpts {
@@ -230,6 +235,8 @@ export function munmap(world: MmWorld, mm: Mm, addr: bigint, length: bigint | nu
   const len = BigInt(length);
   if (addr % PAGE !== 0n || len <= 0n) return EINVAL;
   const end = addr + pageAlignUp(len);
+  // PTEs cleared and secondary TLBs flushed before any frame of the range is freed.
+  if (mm.cpt) cptZap(world, mm, addr, end);
   const [a, b] = splitAround(world, mm, addr, end);
   const gone = mm.vmas.splice(a, b - a);
   for (const v of gone) dropVma(world, mm, v);
@@ -269,6 +276,7 @@ export function mprotect(world: MmWorld, mm: Mm, addr: bigint, length: bigint | 
   if (!rangeAccessible(mm, addr, end - addr, PROT_NONE)) return ENOMEM;
   const [a, b] = splitAround(world, mm, addr, end);
   for (let i = a; i < b; i++) mm.vmas[i].prot = prot;
+  if (mm.cpt) cptProtect(world, mm, addr, end, prot);
   return 0;
 }
 
@@ -279,17 +287,37 @@ function faultPage(world: MmWorld, mm: Mm, vma: Vma, va: bigint, alloc: boolean)
     if (!f) return -EFAULT;
     const pgoff = Number((vma.offset + (va - vma.start)) >> SHIFT);
     const pfn = memfdPage(world, f, pgoff, alloc);
+    if (alloc && pfn >= 0 && mm.cpt) cptInstall(world, mm, vma, va, pfn);
     // Touching a memfd mapping past EOF is SIGBUS; GUP and uaccess report it as EFAULT.
     return pfn === -EINVAL ? -EFAULT : pfn;
   }
   const vpn = Number(va >> SHIFT);
   const have = mm.pt[vpn];
-  if (have !== undefined) return have;
+  if (have !== undefined) {
+    if (alloc && mm.cpt) cptInstall(world, mm, vma, va, have);
+    return have;
+  }
   if (!alloc) return -1;
   const pfn = allocFrame(world.pm);
   if (pfn < 0) return -ENOMEM;
   mm.pt[vpn] = pfn;
+  if (mm.cpt) cptInstall(world, mm, vma, va, pfn);
   return pfn;
+}
+
+/**
+ * handle_mm_fault for a secondary MMU's page request: fault the page at va
+ * in (a write also makes its PTE writable).  The caller has checked the
+ * vma and its permissions; 0 or an errno.
+ */
+export function handleMmFault(world: MmWorld, mm: Mm, va: bigint, write: boolean): number {
+  if (mm.exited) return EFAULT;
+  const vma = findVma(mm, va);
+  if (!vma) return EFAULT;
+  const pfn = faultPage(world, mm, vma, va & ~(PAGE - 1n), true);
+  if (pfn < 0) return -pfn;
+  if (write) cptMakeWritable(world, mm, va);
+  return 0;
 }
 
 /** The frame currently backing va without faulting it in; -1 if none. */
@@ -407,9 +435,12 @@ export function forkMm(world: MmWorld, parent: Mm, childPid: number): Mm | { err
 
 /** The address space goes away; pinned frames survive through their pin references. */
 export function exitMm(world: MmWorld, mm: Mm): void {
+  // exit_mmap: secondary MMUs are released before the tables and pages go.
+  if (mm.cpt || mm.notifiers?.length) cptExit(world, mm);
   for (const v of mm.vmas) if (v.kind === 'memfd') memfdRelease(world, v.memfd);
   for (const k of Object.keys(mm.pt)) freeFrame(world.pm, mm.pt[Number(k)]);
   mm.vmas = [];
   mm.pt = {};
   mm.exited = true;
+  cptAfterExit(world, mm);
 }
