@@ -344,7 +344,9 @@ export function smmuv3Model(spec: IommuSpec): IommuModel {
     allocViommu(type, parent, dev) {
       if (type !== IOMMU_VIOMMU_TYPE_ARM_SMMUV3) return { errno: EOPNOTSUPP };
       if (!ft.nesting) return { errno: EOPNOTSUPP };
-      if (parent.kind !== 'smmuv3' || parent.iommu !== spec.id || dev.iommu !== spec.id) return { errno: EINVAL };
+      // Newest kernels (VMID per vSMMU, "allow sharing domain across SMMUs"): the S2 parent may come from
+      // another SMMUv3 instance; it must be an SMMUv3 stage-2 domain, the device on this instance.
+      if (parent.kind !== 'smmuv3' || parent.format !== 'smmuv3-s2' || dev.iommu !== spec.id) return { errno: EINVAL };
       // the VM must not be able to make DMA non-coherent behind VFIO's back
       if (!canwbs(dev) && !ft.s2fwb) return { errno: EOPNOTSUPP };
       return { viommu: { iommu: spec.id, kind: 'smmuv3', type, parent: { ...parent }, hasCacheInvalidate: true } };

@@ -75,9 +75,12 @@ describe('SMMUv3 allocPaging: the stage follows the exact flag combination', () 
 });
 
 describe('SMMUv3 vIOMMU and vSTE validation', () => {
-  it('vIOMMU needs nesting, the same SMMU, and a coherent master or S2FWB', () => {
+  it('vIOMMU needs nesting, an SMMUv3 S2 parent (any instance, newest kernels), and a coherent master or S2FWB', () => {
     expect(s.allocViommu(E.IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, parent, dev)).toEqual({ errno: EOPNOTSUPP });
-    expect(s.allocViommu(E.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, { ...parent, iommu: 'i9' }, dev)).toEqual({ errno: EINVAL });
+    // a nest parent of another SMMUv3 instance may back this vSMMU (VMID per vSMMU)
+    expect('viommu' in s.allocViommu(E.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, { ...parent, iommu: 'i9' }, dev)).toBe(true);
+    expect(s.allocViommu(E.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, paging(0), dev)).toEqual({ errno: EINVAL });
+    expect(s.allocViommu(E.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, { ...parent, kind: 'vtd' } as never, dev)).toEqual({ errno: EINVAL });
     const nc = { ...dev, cacheCoherent: false };
     expect(s.allocViommu(E.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, parent, nc)).toEqual({ errno: EOPNOTSUPP });
     expect('viommu' in smmuv3Model(iommu('smmuv3', { s2fwb: true })).allocViommu(E.IOMMU_VIOMMU_TYPE_ARM_SMMUV3, parent, nc)).toBe(true);
