@@ -67,7 +67,7 @@ export function filePut(ctx: DeliveryContext<World>, file: number): void {
   else releasers[desc.kind]?.(ctx, file, desc);
 }
 
-type Handler = (ctx: DeliveryContext<World>, b: SyscallBody, replyTo: string) => SyscallResult | null;
+export type Handler = (ctx: DeliveryContext<World>, b: SyscallBody, replyTo: string) => SyscallResult | null;
 
 const err = (errno: number): SyscallResult => ({ errno, ret: -1 });
 
@@ -188,6 +188,18 @@ const syscalls: Record<string, Handler> = {
   write: (ctx, b, replyTo) => fileRequest(ctx, b, 'write', replyTo),
 };
 
+/** System calls other modules provide (the SVA driver model's bind/unbind/submit). */
+export function registerSyscall(call: string, h: Handler): void {
+  syscalls[call] = h;
+}
+
+/**
+ * The kernel delivery in progress, for code reached through the mm (MMU
+ * notifiers flushing secondary TLBs) that has no context of its own.  Set
+ * only while a syscall runs, so nothing outlives its delivery.
+ */
+export const syscallScope: { ctx: DeliveryContext<World> | null } = { ctx: null };
+
 function fileOf(ctx: DeliveryContext<World>, pid: number, fd: number): FileDesc | undefined {
   const file = ctx.world.procs[pid]?.fds[fd];
   return file === undefined ? undefined : ctx.world.files[file];
@@ -215,7 +227,13 @@ export class KernelActor implements SimActor<World> {
     if (env.type !== 'syscall') throw new Error(`kernel: unexpected message ${env.type}`);
     const b = env.body as SyscallBody;
     const h = syscalls[b.call];
-    const r = h ? h(ctx, b, env.src) : err(EINVAL);
+    let r: SyscallResult | null;
+    syscallScope.ctx = ctx;
+    try {
+      r = h ? h(ctx, b, env.src) : err(EINVAL);
+    } finally {
+      syscallScope.ctx = null;
+    }
     if (r) ctx.post(env.src, 'reply', 'syscall.ret', r);
   }
 }
