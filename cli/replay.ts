@@ -9,6 +9,17 @@ import { formatEnvelope } from './format.ts';
 import { openJournal } from './journal.ts';
 import { progressBar } from './progress.ts';
 import { CliError, out, toJson, parseIntOpt } from './util.ts';
+import { JournalError } from '../journal/index.ts';
+
+/** A damaged journal found while replaying is the user's input, not a simulator bug: name the offset, exit 1. */
+function journalDamage<T>(file: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof JournalError) throw new CliError(`${file}: ${e.message}`, 1);
+    throw e;
+  }
+}
 
 type Format = 'text' | 'json' | 'dot';
 
@@ -19,7 +30,7 @@ function parseFormat(v: string): Format {
 
 export function openSession(file: string): ReplaySession {
   try {
-    return new ReplaySession(openJournal(file));
+    return journalDamage(file, () => new ReplaySession(openJournal(file)));
   } catch (e) {
     if (e instanceof ReplayError) throw new CliError(`${file}: ${e.message}`);
     throw e;
@@ -30,7 +41,7 @@ export function openSession(file: string): ReplaySession {
 export function seekTo(s: ReplaySession, step: number): void {
   const bar = progressBar(`seek ${step}`);
   try {
-    s.seek(step, (d, t) => bar.update(d, t));
+    journalDamage('journal', () => s.seek(step, (d, t) => bar.update(d, t)));
   } catch (e) {
     if (e instanceof ReplayError) throw new CliError(e.message);
     throw e;
@@ -49,8 +60,12 @@ export function registerReplayCommands(program: Command): void {
     .action((file: string, o: { format: Format }) => {
       const s = openSession(file);
       const bar = progressBar('replay');
-      const d = s.runToEnd((done, total) => bar.update(done, total));
-      bar.stop();
+      let d;
+      try {
+        d = journalDamage(file, () => s.runToEnd((done, total) => bar.update(done, total)));
+      } finally {
+        bar.stop();
+      }
       if (o.format === 'json') {
         out(toJson({ file, matched: !d, deliveries: s.position, total: s.total, divergence: d, note: s.versionNote }));
       } else if (!d) {
