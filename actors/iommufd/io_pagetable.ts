@@ -1041,7 +1041,8 @@ export function ioptAccessPin(
     if (!(s.area.iommuProt & (o.write ? IOMMU_WRITE : IOMMU_READ))) return undo(EPERM);
     const [a, b] = indexRange(s);
     const pages = pagesOf(env, s.area);
-    const e = pagesAddUsers(env, pages, a, b);
+    // iopt_area_add_access: the iopt_pages_access record (kzalloc), then the pins.
+    const e = shouldFail(env, 'iopt_pages_access_alloc') || pagesAddUsers(env, pages, a, b);
     if (e) return undo(e);
     s.area.numAccesses++;
     if (o.lock) s.area.numLocks++;

@@ -24,6 +24,11 @@ import {
 } from '../../uapi/enums.ts';
 import { closeAll, compatTopology, leftovers, MOCK_APERTURE_START, VMOCK_INDEX } from '../compat/fixture.ts';
 import { watchInvariants } from '../invariants/checker.ts';
+import {
+  accessPages, accessRw, createAccessErr, destroyAccessPages, memoryLimit, mockDomainErr,
+} from '../selftest/helpers.ts';
+import type { H } from '../core/helpers.ts';
+import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../uapi/enums.ts';
 
 const RW = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 const FIXED = IOMMU_IOAS_MAP_FIXED_IOVA;
@@ -181,6 +186,48 @@ function baseSetup(ioases: string[] = ['ioas']): (e: Env) => void {
   };
 }
 
+// ---------------------------------------------------------------- IOMMU_TEST_CMD steps (selftest.ts)
+
+/** The test/core harness view of an Env, for the selftest helpers. */
+const hOf = (e: Env): H => ({ sim: e.sim, p: e.p, fd: fdOf(e).fd, buffer: e.buffer });
+
+function mockDomainStep(key: string, pt = 'ioas'): Step {
+  return {
+    what: `MOCK_DOMAIN (${key})`,
+    run: (e) => {
+      const r = mockDomainErr(hOf(e), e.s[pt]);
+      e.s[key] = r.out.out_stdev_id;
+      return r.errno;
+    },
+  };
+}
+
+function destroyStep(key: string): Step {
+  return { what: `IOMMU_DESTROY ${key}`, run: (e) => fdOf(e).destroy(e.s[key]).errno };
+}
+
+function createAccessStep(flags: number): Step {
+  return {
+    what: `CREATE_ACCESS (flags ${flags})`,
+    run: (e) => {
+      const r = createAccessErr(hOf(e), e.s.ioas, flags);
+      e.s.access = r.out.out_access_fd;
+      return r.errno;
+    },
+  };
+}
+
+const closeAccess: Step = { what: 'close the access fd', run: (e) => e.p.close(e.s.access) };
+
+/** open, IOAS, test memory limit 32 pages (test_ioctl_set_temp_memory_limit(32)). */
+function mockSetup(extra?: (e: Env) => void): (e: Env) => void {
+  return (e) => {
+    baseSetup()(e);
+    expect(memoryLimit(hOf(e), 32)).toBe(0);
+    extra?.(e);
+  };
+}
+
 // ---------------------------------------------------------------- scenarios
 
 describe('iommufd_fail_nth', () => {
@@ -213,7 +260,7 @@ describe('iommufd_fail_nth', () => {
     expect(r.last).toBeGreaterThan(5);
   });
 
-  it('map_domain', () => {
+  it('vfio_map_domain', () => {
     // IOAS; inject; device attached to the IOAS (auto domain); map 256 KiB; unbind; attach again (fills the new domain).
     const sc: Scenario = {
       setup: baseSetup(),
@@ -227,11 +274,11 @@ describe('iommufd_fail_nth', () => {
       ],
     };
     const r = sweep(sc);
-    report.map_domain = r.last;
+    report.vfio_map_domain = r.last;
     expect(r.last).toBeGreaterThan(10);
   });
 
-  it('map_file_domain', () => {
+  it('vfio_map_file_domain', () => {
     const sc: Scenario = {
       setup: (e) => {
         baseSetup()(e);
@@ -247,11 +294,11 @@ describe('iommufd_fail_nth', () => {
       ],
     };
     const r = sweep(sc);
-    report.map_file_domain = r.last;
+    report.vfio_map_file_domain = r.last;
     expect(r.last).toBeGreaterThan(10);
   });
 
-  it('map_two_domains', () => {
+  it('vfio_map_two_domains', () => {
     // One device first; inject; a second device behind another IOMMU (its own domain); map; unbind both; both again.
     const sc: Scenario = {
       setup: (e) => {
@@ -271,11 +318,11 @@ describe('iommufd_fail_nth', () => {
       ],
     };
     const r = sweep(sc);
-    report.map_two_domains = r.last;
+    report.vfio_map_two_domains = r.last;
     expect(r.last).toBeGreaterThan(10);
   });
 
-  it('device', () => {
+  it('vfio_device', () => {
     // Two IOASes with a page each; inject; bind; GET_HW_INFO; HWPT_ALLOC on IOAS 1; attach; replace to IOAS 2
     // (auto domain); replace to the HWPT; HWPT_ALLOC(NEST_PARENT); map; detach; destroy the HWPTs; unbind.
     const sc: Scenario = {
@@ -313,7 +360,7 @@ describe('iommufd_fail_nth', () => {
       ],
     };
     const r = sweep(sc);
-    report.device = r.last;
+    report.vfio_device = r.last;
     expect(r.last).toBeGreaterThan(10);
   });
 
@@ -336,9 +383,102 @@ describe('iommufd_fail_nth', () => {
     expect(r.last).toBeGreaterThan(3);
   });
 
+  it('map_domain', () => {
+    const sc: Scenario = {
+      setup: mockSetup(),
+      steps: [mockDomainStep('stdev'), mapFixed('IOAS_MAP 256 KiB', { iova: MOCK_APERTURE_START, length: 256n * KiB }), destroyStep('stdev'), mockDomainStep('stdev2')],
+    };
+    report.map_domain = sweep(sc).last;
+    expect(report.map_domain).toBeGreaterThan(10);
+  });
+
+  it('map_file_domain', () => {
+    const sc: Scenario = {
+      setup: mockSetup((e) => {
+        e.s.memfd = e.p.memfdCreate(BUFFER_SIZE);
+      }),
+      steps: [
+        mockDomainStep('stdev'),
+        { what: 'IOAS_MAP_FILE 256 KiB', run: (e) => fdOf(e).ioasMapFile({ ioas_id: e.s.ioas, flags: RW | FIXED, fd: e.s.memfd, start: 0n, length: 256n * KiB, iova: MOCK_APERTURE_START }).errno },
+        destroyStep('stdev'),
+        mockDomainStep('stdev2'),
+      ],
+    };
+    report.map_file_domain = sweep(sc).last;
+    expect(report.map_file_domain).toBeGreaterThan(10);
+  });
+
+  it('map_two_domains', () => {
+    const sc: Scenario = {
+      setup: mockSetup((e) => expect(mockDomainStep('stdev').run(e)).toBe(0)),
+      steps: [
+        mockDomainStep('stdev2'),
+        mapFixed('IOAS_MAP 256 KiB', { iova: MOCK_APERTURE_START, length: 256n * KiB }),
+        destroyStep('stdev'),
+        destroyStep('stdev2'),
+        mockDomainStep('stdev'),
+        mockDomainStep('stdev2'),
+      ],
+    };
+    report.map_two_domains = sweep(sc).last;
+    expect(report.map_two_domains).toBeGreaterThan(10);
+  });
+
+  it('access_rw', () => {
+    const rw = (what: string, length: bigint, flags: number): Step => ({
+      what: `ACCESS_RW ${what}`,
+      run: (e) => accessRw(hOf(e), e.s.access, MOCK_APERTURE_START, length, e.buffer + BUFFER_SIZE / 2n, flags),
+    });
+    const sc: Scenario = {
+      setup: mockSetup((e) => expect(mapFixed('map', { iova: MOCK_APERTURE_START, length: 256n * KiB }).run(e)).toBe(0)),
+      steps: [
+        createAccessStep(0),
+        rw('read 64', 64n, 0),
+        rw('write 64', 64n, MOCK_ACCESS_RW_WRITE),
+        rw('slow read 64', 64n, MOCK_ACCESS_RW_SLOW_PATH),
+        rw('slow write 64', 64n, MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH),
+        rw('slow read 32 KiB', 32n * KiB, MOCK_ACCESS_RW_SLOW_PATH),
+        closeAccess,
+      ],
+    };
+    report.access_rw = sweep(sc).last;
+    expect(report.access_rw).toBeGreaterThan(1);
+  });
+
+  const accessPin = (domain: boolean): Scenario => ({
+    setup: mockSetup((e) => {
+      if (domain) expect(mockDomainStep('stdev').run(e)).toBe(0);
+      expect(mapFixed('map the buffer', { iova: MOCK_APERTURE_START, length: BUFFER_SIZE }).run(e)).toBe(0);
+      expect(createAccessStep(MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES).run(e)).toBe(0);
+    }),
+    steps: [
+      {
+        what: 'ACCESS_PAGES of the whole buffer',
+        run: (e) => {
+          const r = accessPages(hOf(e), e.s.access, MOCK_APERTURE_START, BUFFER_SIZE, e.buffer);
+          e.s.item = r.out.out_access_pages_id;
+          return r.errno;
+        },
+      },
+      { what: 'DESTROY_ACCESS_PAGES', run: (e) => destroyAccessPages(hOf(e), e.s.access, e.s.item) },
+      closeAccess,
+      ...(domain ? [destroyStep('stdev')] : []),
+    ],
+  });
+
+  it('access_pin', () => {
+    report.access_pin = sweep(accessPin(false)).last;
+    expect(report.access_pin).toBeGreaterThan(1);
+  });
+
+  it('access_pin_domain', () => {
+    report.access_pin_domain = sweep(accessPin(true)).last;
+    expect(report.access_pin_domain).toBeGreaterThan(1);
+  });
+
   it('report: N reached per scenario', () => {
     // eslint-disable-next-line no-console
     console.log(`fail_nth sweep sizes (final clean run N): ${JSON.stringify(report)}`);
-    expect(Object.keys(report).length).toBe(6);
+    expect(Object.keys(report).length).toBe(12);
   });
 });
