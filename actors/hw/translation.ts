@@ -27,6 +27,8 @@ import type { PhysMem } from '../../hardware/physmem.ts';
 import { physMemPort } from './physmem-port.ts';
 import type { DomainEffect } from '../iommufd/io_pagetable.ts';
 import type { HwState } from './state.ts';
+import { svaDomainOf } from './sva-state.ts';
+import { svaAccess, svaFaultOwner } from './sva-walk.ts';
 import { IOMMU_PGFAULT_PERM_READ, IOMMU_PGFAULT_PERM_WRITE, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from '../../uapi/enums.ts';
 
 export const TRANSLATION_ACTOR = 'translation';
@@ -271,7 +273,7 @@ export class TranslationActor implements SimActor<World> {
       const a = req.accesses[i]!;
       const pasid = a.pasid ?? NO_PASID;
       const domain = this.domainOf(req.device, pasid)!;
-      const owner = hws.domainOwner[domain];
+      const owner = hws.domainOwner[domain] ?? svaFaultOwner(svaDomainOf(ctx.world, domain));
       if (!owner) continue;
       const spec = hws.topology.devices.find((d) => d.id === req.device);
       const canPri = spec ? spec.pri || spec.mockFlags !== undefined : false;
@@ -313,6 +315,14 @@ export class TranslationActor implements SimActor<World> {
       if (domain === undefined) {
         // No context entry: the IOMMU blocks the request (DMA to a blocked / unattached device).
         out[i++] = { ok: false, fault: 'blocked' };
+        continue;
+      }
+      const sva = svaDomainOf(world, domain);
+      if (sva) {
+        // An SVA domain: the walk is the process's CPU page table (actors/hw/sva-walk.ts).
+        const ats = (world.kobj.hw as HwState | undefined)?.topology.devices.find((d) => d.id === req.device)?.ats ?? false;
+        out[i] = svaAccess(world, { engine: this.st.engine, iommu: this.st.iommuIndex[sva.iommu] ?? 0, device, ats }, sva, accesses[i]!);
+        i++;
         continue;
       }
       let j = i + 1;
