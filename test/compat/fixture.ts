@@ -4,17 +4,19 @@
  * group), made the compat IOAS with IOMMU_VFIO_IOAS SET, then
  * VFIO_SET_IOMMU(version).
  *
- * The selftest creates its device with IOMMU_TEST_OP_MOCK_DOMAIN; until that
- * exists the device is a VFIO cdev device sitting behind the mock IOMMU (a
- * topology device without `mockFlags` is a "real" device VFIO can open),
- * bound and attached to the IOAS, which gives the same automatic mock
- * domain: aperture [MOCK_APERTURE_START, MOCK_APERTURE_LAST], 2 KiB pages.
+ * The selftest creates its device with IOMMU_TEST_OP_MOCK_DOMAIN on the IOAS
+ * (`device: 'mock'`, the default); `device: 'vfio'` uses instead a VFIO cdev
+ * device sitting behind the mock IOMMU (a topology device without
+ * `mockFlags` is a "real" device VFIO can open), bound and attached to the
+ * IOAS, which gives the same automatic mock domain: aperture
+ * [MOCK_APERTURE_START, MOCK_APERTURE_LAST], 2 KiB pages.
  */
 import { Simulation } from '../../actors/sim.ts';
 import { openVfio, spawnProc, type Iommufd, type Proc, type VfioDevice } from '../../actors/api.ts';
 import { defaultTopology, type TopologySpec } from '../../hardware/topology.ts';
 import { IOMMU_VFIO_IOAS_SET } from '../../uapi/enums.ts';
 import { totalPins } from '../../hardware/physmem.ts';
+import { mockDomainErr } from '../selftest/helpers.ts';
 
 export const PAGE = 4096n;
 export const MOCK_APERTURE_START = 1n << 24n;
@@ -52,7 +54,9 @@ export function newSim(config: ConstructorParameters<typeof Simulation>[0] exten
 }
 
 /** Open /dev/iommu, allocate an IOAS, optionally attach a device, make it the compat IOAS. */
-export function compatSetup(o: { device?: boolean; version?: number; sim?: Simulation } = {}): CompatFx {
+export type CompatDevice = 'mock' | 'vfio' | false;
+
+export function compatSetup(o: { device?: CompatDevice; version?: number; sim?: Simulation } = {}): CompatFx {
   const sim = o.sim ?? newSim();
   const p = spawnProc(sim, { uid: 1000, rlimitMemlock: 64 << 20 });
   const buffer = p.mmap({ length: 4n * HUGEPAGE_SIZE, addr: 0x40000000n, shared: true });
@@ -63,7 +67,13 @@ export function compatSetup(o: { device?: boolean; version?: number; sim?: Simul
   let vfio: VfioDevice | null = null;
   let devId = 0;
   let hwpt = 0;
-  if (o.device !== false) {
+  const device = o.device ?? 'mock';
+  if (device === 'mock') {
+    const r = mockDomainErr({ sim, p, fd: fd.fd, buffer }, ioas);
+    if (r.errno) throw new Error(`MOCK_DOMAIN: ${r.errno}`);
+    devId = r.out.out_idev_id;
+    hwpt = r.out.out_hwpt_id;
+  } else if (device === 'vfio') {
     vfio = openVfio(p, VMOCK_INDEX);
     const b = vfio.bind(fd);
     if (b.errno) throw new Error(`BIND: ${b.errno}`);

@@ -98,7 +98,8 @@ const VARIANTS = [
   { name: 'Ver1v0', version: VFIO_TYPE1_IOMMU },
 ] as const;
 
-describe('vfio_compat_mock_domain', () => {
+/** The catalogue's fixture (MOCK_DOMAIN), and the same tests with a VFIO cdev device behind the mock IOMMU. */
+for (const [fixtureName, device] of [['vfio_compat_mock_domain', 'mock'], ['vfio_compat_vfio_device', 'vfio']] as const) describe(fixtureName, () => {
   for (const variant of VARIANTS) {
     describe(variant.name, () => {
       let fx: CompatFx;
@@ -106,7 +107,7 @@ describe('vfio_compat_mock_domain', () => {
       beforeEach(() => {
         const sim = newSim();
         w = watchInvariants(sim);
-        fx = compatSetup({ sim, version: variant.version });
+        fx = compatSetup({ sim, version: variant.version, device });
       });
       afterEach(() => {
         closeAll(fx);
@@ -365,7 +366,7 @@ describe('vfio_compat: errnos', () => {
   });
 
   it('TYPE1 cuts keep DMA working on the remaining pieces and faulting on the removed one', () => {
-    setup({ version: VFIO_TYPE1_IOMMU });
+    setup({ version: VFIO_TYPE1_IOMMU, device: 'vfio' });
     fx.p.poke(fx.buffer + 5n * PAGE, new TextEncoder().encode('piece5'));
     expect(fx.fd.vfioMapDma({ flags: MAP_RW, vaddr: fx.buffer, size: 8n * PAGE, iova: MOCK_APERTURE_START }).errno).toBe(0);
     expect(fx.fd.vfioUnmapDma({ flags: 0, iova: MOCK_APERTURE_START + 2n * PAGE, size: PAGE }).errno).toBe(0);
