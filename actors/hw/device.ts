@@ -51,6 +51,8 @@ export class DeviceActor implements SimActor<World> {
   deliver(env: Envelope, ctx: DeliveryContext<World>): void {
     if (env.type === 'dma.ret') return this.burstDone(env);
     if (env.type === 'page.response') return this.pageResponse(env, ctx);
+    // Work submitted to the device (an SVA work queue descriptor): the device performs its DMA.
+    if (env.type === 'submit') return ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', { device: this.st.dev, accesses: (env.body as { accesses: DmaRequest['accesses'] }).accesses });
     throw new Error(`${this.id}: unexpected message ${env.type}`);
   }
 
