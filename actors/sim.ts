@@ -17,6 +17,7 @@ import { createHwState } from './hw/state.ts';
 import { DeviceActor, DEVICE_KIND, deviceActorId, type DeviceState } from './hw/device.ts';
 import { TRANSLATION_ACTOR, type DmaOutcome, type DmaRequest } from './hw/translation.ts';
 import { restoreVfioActor, VFIO_KIND } from './vfio.ts';
+import { SvaActor, SVA_KIND, type SvaActorState } from './hw/sva.ts';
 import { defaultTopology, validateTopology, type TopologySpec } from '../hardware/topology.ts';
 import type { EngineBugs } from '../hardware/translate.ts';
 import type { JournalWriter } from '../journal/writer.ts';
@@ -74,6 +75,7 @@ export function restorers(): Record<string, (id: string, st: unknown) => SimActo
     [IOMMU_KIND]: restoreIommuActor,
     [VFIO_KIND]: restoreVfioActor,
     [DEVICE_KIND]: (id, st) => new DeviceActor(id, st as DeviceState),
+    [SVA_KIND]: (id, st) => new SvaActor(id, st as SvaActorState),
     ...iommufdRestorers(),
   };
 }
