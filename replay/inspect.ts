@@ -10,6 +10,7 @@ import type { IctxData } from '../actors/iommufd/ioctl.ts';
 import type { ObjEntry } from '../actors/iommufd/object.ts';
 import { totalPins, framesInUse } from '../hardware/physmem.ts';
 import { translationView } from '../actors/hw/translation.ts';
+import { svaView } from '../actors/hw/sva-state.ts';
 
 export interface ObjectView {
   id: number;
@@ -86,8 +87,8 @@ export function registerDescriber(type: string, fn: ObjectDescriber): void {
 }
 
 /** Hardware actors contribute a section of the view (keyed by actor kind). */
-const hardwareViews: Record<string, (state: any) => unknown> = { translation: translationView };
-export function registerHardwareView(kind: string, fn: (state: any) => unknown): void {
+const hardwareViews: Record<string, (state: any, world: World) => unknown> = { translation: translationView, sva: svaView };
+export function registerHardwareView(kind: string, fn: (state: any, world: World) => unknown): void {
   hardwareViews[kind] = fn;
 }
 
@@ -142,7 +143,7 @@ export function inspectState(snap: RuntimeSnapshot<World>): InspectView {
       const st = a.state as any;
       threads.push({ id: a.id, status: st.waiting ? 'in-syscall' : 'idle', calls: st.completed, lastErrno: st.last ? st.last.errno : null, failures: st.failures.length });
     } else if (hardwareViews[a.kind]) {
-      hardware[a.id] = hardwareViews[a.kind]!(a.state);
+      hardware[a.id] = hardwareViews[a.kind]!(a.state, snap.world);
     }
   }
   const w = snap.world;
