@@ -168,7 +168,10 @@ class Lexer {
       // Byte literals: hex:0011, u64:1,2,3 (the list may contain commas and suffixed numbers).
       const bm = /^(hex|u8|u16|u32|u64):/.exec(text.slice(i));
       if (bm && text[i + bm[0].length] !== undefined && !/\s/.test(text[i + bm[0].length]!)) {
-        const rest = /^[^\s#]+/.exec(text.slice(i + bm[0].length))![0];
+        let rest = /^[^\s#]+/.exec(text.slice(i + bm[0].length))![0];
+        // a comma ends hex bytes, and a trailing one ends a number list: it separates DMA accesses
+        if (bm[1] === 'hex' && rest.includes(',')) rest = rest.slice(0, rest.indexOf(','));
+        else if (rest.endsWith(',')) rest = rest.slice(0, -1);
         out.push({ k: 'bytes', s: bm[0] + rest, col, b: this.bytesLiteral(bm[1]!, rest, col) });
         i += bm[0].length + rest.length;
         continue;
@@ -325,7 +328,7 @@ class LineParser {
   /** key=value options after a statement's positional arguments. */
   options(allowed: Record<string, 'expr' | 'flag' | 'word' | 'bytes'>): Record<string, { v: Expr | string | Uint8Array | true; t: Tok }> {
     const out: Record<string, { v: Expr | string | Uint8Array | true; t: Tok }> = {};
-    while (!this.done() && !this.isWord('expect')) {
+    while (!this.done() && !this.isWord('expect') && !this.isPunct(',')) {
       const t = this.ident('an option');
       const kind = allowed[t.s];
       if (!kind) this.fail(t, `unknown option '${t.s}' (options: ${Object.keys(allowed).join(', ')})`);
@@ -417,7 +420,12 @@ function parseIoctl(p: LineParser, who: string, pos: Pos): IoctlStmt {
       if (k.s === 'bytes') st.bytes = p.expr();
       else if (k.s === 'tail') st.tail = p.bytesValue();
       else if (k.s === 'raw') st.raw = p.bytesValue();
-      else p.fail(k, `unknown option '@${k.s}' (@bytes, @tail, @raw)`);
+      else if (k.s === 'cmd') {
+        // the named struct under another request value (a fuzzer's mutated request)
+        const n = p.next();
+        if (n?.k !== 'num') p.fail(n, '@cmd= takes a number');
+        st.cmd = Number(n.n! & 0xffffffffn);
+      } else p.fail(k, `unknown option '@${k.s}' (@bytes, @tail, @raw, @cmd)`);
       continue;
     }
     if (k.k === 'punct' && k.s === '->') {

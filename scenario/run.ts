@@ -91,7 +91,7 @@ class Runner {
       else if (t.k === 'var') {
         if (lane?.has(t.name)) this.fail(t.pos, `$${t.name} is set inside this parallel block: it can be passed on only as a whole field, without | or an offset`);
         const b = this.vars[t.name];
-        if (b === undefined) this.fail(t.pos, `$${t.name} is not set (no earlier statement defined it, or the call that would have failed)`);
+        if (b === undefined) this.fail(t.pos, `$${t.name} is not set (no earlier statement defines it, or the call that would have set it failed)`);
         x = b + t.off;
       } else {
         const s = (ioctl && leaf ? fieldSymbols(ioctl, leaf.path)?.syms[t.name] : undefined) ?? enumConstant(t.name);
