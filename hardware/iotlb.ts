@@ -45,8 +45,18 @@ export interface IotlbState {
   keys: Int32Array;
   /** output page base address, per slot (slot = set * ways + way) */
   pa: Float64Array;
-  /** PROT_READ | PROT_WRITE, plus 4 = writes need no descriptor update (dirty already recorded) */
+  /**
+   * PROT_READ | PROT_WRITE, plus 4 = writes need no descriptor update (dirty
+   * already recorded), plus 8 = the stamp below also holds for
+   * non-privileged accesses
+   */
   info: Uint8Array;
+  /**
+   * Per slot, the stale-check stamp: the generation (TableState.gen) of the
+   * table the entry was last known to agree with, 0 = unknown (always check).
+   * The engine skips the stale re-walk of a hit while the table still has it.
+   */
+  gen: Float64Array;
   victim: Uint8Array;
   /** live entries per page-size log2, so lookups only probe sizes that exist */
   sizeCount: Int32Array;
@@ -59,6 +69,8 @@ export interface IotlbState {
 }
 
 export const INFO_DIRTY_OK = 4;
+/** the stamp (IotlbState.gen) was verified by a non-privileged walk, so it holds for every privilege */
+export const INFO_USER_OK = 8;
 
 export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
   let sets = 1;
@@ -71,6 +83,7 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
     keys: new Int32Array(cap * KW),
     pa: new Float64Array(cap),
     info: new Uint8Array(cap),
+    gen: new Float64Array(cap),
     victim: new Uint8Array(sets),
     sizeCount: new Int32Array(64),
     sizes: [],
@@ -88,6 +101,9 @@ export class TlbOut {
   pageSize = 0;
   prot = 0;
   dirtyOk = 0;
+  /** stale-check stamp of the entry (IotlbState.gen) and whether it holds for non-privileged accesses */
+  gen = 0;
+  userOk = 0;
 }
 
 /** Hash of the translation context, computed once per lookup (not per page size). */
@@ -116,6 +132,14 @@ function fillOut(s: IotlbState, i: number, l2: number, lo: number, out: TlbOut):
   out.pa = s.pa[i]! + ((lo & LOWMASK[l2]!) >>> 0);
   out.prot = info & 3;
   out.dirtyOk = (info >>> 2) & 1;
+  out.gen = s.gen[i]!;
+  out.userOk = (info >>> 3) & 1;
+}
+
+/** Re-stamps slot `i` (see IotlbState.gen) after the engine verified it against the current table. */
+export function iotlbStamp(s: IotlbState, i: number, gen: number, userOk: number): void {
+  s.gen[i] = gen;
+  s.info[i] = (s.info[i]! & ~INFO_USER_OK) | (userOk ? INFO_USER_OK : 0);
 }
 
 /** Finds the entry translating `iova`; fills `out` and returns its index, or -1. */
@@ -203,12 +227,16 @@ function clearEntry(s: IotlbState, i: number, o: number): void {
   for (let k = 0; k < KW; k++) s.keys[o + k * ways] = 0;
   s.pa[i] = 0;
   s.info[i] = 0;
+  s.gen[i] = 0;
 }
 
-/** Caches one leaf translation. `pageSize` must be a power of two ≤ 1 GiB; `iova` any address inside it. */
+/**
+ * Caches one leaf translation. `pageSize` must be a power of two ≤ 1 GiB; `iova` any address inside it.
+ * `gen`/`userOk`: the stale-check stamp (IotlbState.gen); 0 = unknown.
+ */
 export function iotlbInsert(
   s: IotlbState, kind: number, tag: number, tag2: number, pasid: number, iova: number, pageSize: number,
-  pageBasePa: number, prot: number, dirtyOk: number,
+  pageBasePa: number, prot: number, dirtyOk: number, gen = 0, userOk = 0,
 ): number {
   const l2 = pageSize < 4294967296 ? 31 - Math.clz32(pageSize) : Math.log2(pageSize) | 0;
   const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
@@ -256,7 +284,8 @@ export function iotlbInsert(
   keys[o + 3 * ways] = tag2;
   keys[o + 4 * ways] = pnHi;
   s.pa[slot] = pageBasePa;
-  s.info[slot] = (prot & 3) | (dirtyOk ? INFO_DIRTY_OK : 0);
+  s.info[slot] = (prot & 3) | (dirtyOk ? INFO_DIRTY_OK : 0) | (userOk ? INFO_USER_OK : 0);
+  s.gen[slot] = gen;
   s.fills++;
   return slot;
 }
@@ -357,8 +386,9 @@ export function atcLookup(s: IotlbState, device: number, pasid: number, iova: nu
 }
 export function atcInsert(
   s: IotlbState, device: number, pasid: number, iova: number, pageSize: number, pa: number, prot: number, dirtyOk: number,
+  gen = 0, userOk = 0,
 ): number {
-  return iotlbInsert(s, TAG_DEVICE, device, NO_TAG2, pasid, iova, pageSize, pa, prot, dirtyOk);
+  return iotlbInsert(s, TAG_DEVICE, device, NO_TAG2, pasid, iova, pageSize, pa, prot, dirtyOk, gen, userOk);
 }
 /** ATC invalidation by device, optionally PASID (ANY = all) and range. */
 export function atcInvalidate(s: IotlbState, device: number, pasid = ANY, iova?: number, size?: number): number {

@@ -100,31 +100,60 @@ export function totalPins(pm: PhysMem): number {
 
 export function readPhys(pm: PhysMem, pa: number, len: number): Uint8Array {
   const out = new Uint8Array(len);
+  readPhysInto(pm, pa, out, 0, len);
+  return out;
+}
+
+/**
+ * Copies `len` bytes at `pa` into `dst` at `dstOff` (no allocation); frames
+ * never written read as zeros.
+ */
+export function readPhysInto(pm: PhysMem, pa: number, dst: Uint8Array, dstOff: number, len: number): void {
   let done = 0;
   while (done < len) {
     const cur = pa + done;
     const pfn = Math.floor(cur / PAGE_SIZE);
-    const off = cur % PAGE_SIZE;
+    const off = cur - pfn * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, len - done);
     const page = pm.data[pfn];
-    if (page) out.set(page.subarray(off, off + n), done);
+    if (page) dst.set(off === 0 && n === PAGE_SIZE ? page : page.subarray(off, off + n), dstOff + done);
+    else dst.fill(0, dstOff + done, dstOff + done + n);
     done += n;
   }
-  return out;
 }
 
 export function writePhys(pm: PhysMem, pa: number, data: Uint8Array): void {
   let done = 0;
-  while (done < data.length) {
+  const len = data.length;
+  while (done < len) {
     const cur = pa + done;
     const pfn = Math.floor(cur / PAGE_SIZE);
-    const off = cur % PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - off, data.length - done);
+    const off = cur - pfn * PAGE_SIZE;
+    const n = Math.min(PAGE_SIZE - off, len - done);
     let page = pm.data[pfn];
     if (!page) page = pm.data[pfn] = new Uint8Array(PAGE_SIZE);
-    page.set(data.subarray(done, done + n), off);
+    page.set(done === 0 && n === len ? data : data.subarray(done, done + n), off);
     done += n;
   }
+}
+
+/**
+ * Zero-copy access to one frame's contents for writing: the frame's own
+ * PAGE_SIZE bytes, allocated (zeroed) on first use exactly as writePhys
+ * would. Writes through it are writes to physical memory.
+ */
+export function frameData(pm: PhysMem, pfn: number): Uint8Array {
+  let page = pm.data[pfn];
+  if (!page) page = pm.data[pfn] = new Uint8Array(PAGE_SIZE);
+  return page;
+}
+
+/**
+ * Zero-copy read access to one frame: its bytes, or undefined when it was
+ * never written (it reads as zeros). Never allocates; do not write through it.
+ */
+export function frameDataIfPresent(pm: PhysMem, pfn: number): Uint8Array | undefined {
+  return pm.data[pfn];
 }
 
 /** Copies one frame's contents into another (fork of a private page). */

@@ -12,12 +12,12 @@ import {
 } from './pagetable/format.ts';
 import { poolCreate, poolRestore, poolSnapshot, type PoolState } from './pagetable/pool.ts';
 import {
-  ptCreate, ptDestroy, ptMap, ptUnmap, ptWalk, toAddr, WalkOut, type TableOptions, type TableState,
+  ptCreate, ptDestroy, ptMap, ptSetTracking, ptTouch, ptUnmap, ptWalk, toAddr, WalkOut, type TableOptions, type TableState,
 } from './pagetable/radix.ts';
-import { smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
+import { PORT_FRAME_SIZE, smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
 import {
   ANY, NO_TAG2, TAG_ASID, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
-  iotlbInvalidate, iotlbLookup, iotlbProbeSlot, type InvalidateFilter, type IotlbState,
+  iotlbInvalidate, iotlbLookup, iotlbProbeSlot, iotlbStamp, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
 export type { PhysMemPort } from './pagetable/nested.ts';
@@ -175,7 +175,7 @@ export function engineDetach(s: EngineState, domain: number, iommu: number): voi
 }
 
 export function engineSetDirtyTracking(s: EngineState, domain: number, on: boolean): void {
-  pagingOf(s, domain).table.tracking = on;
+  ptSetTracking(s.pool, pagingOf(s, domain).table, on);
 }
 
 export function engineMap(s: EngineState, domain: number, iova: number | bigint, pa: number | bigint, size: number | bigint, prot: number): number {
@@ -368,12 +368,33 @@ function walkDomain(s: EngineState, d: DomainState, mem: PhysMemPort, iova: numb
   return walkNested(s.pool, parent, cfg, mem, iova, access, out);
 }
 
-function recordStale(
-  s: EngineState, d: DomainState, mem: PhysMemPort, cache: 'iotlb' | 'atc', iommu: number, device: number,
-  pasid: number, iova: number, access: number, cachedPa: number,
-): void {
+/**
+ * Stale-use check of the cache hit in `tout` (slot tout.index of `cache`):
+ * the current tables must still give the cached pa. A hit whose stamp is
+ * the domain's current table generation (B.gen) needs no walk: nothing
+ * changed the table since a walk agreed with the entry (TableState.gen).
+ * Otherwise a fresh walk decides; when it agrees with the whole entry (pa,
+ * page size, permissions), the entry is re-stamped with the current
+ * generation so the next hits are cheap again. Returns the entry's stamp
+ * afterwards (0 when the use was stale or cannot be stamped), for an ATC
+ * fill from this hit.
+ */
+function checkHit(
+  s: EngineState, d: DomainState, mem: PhysMemPort, cache: 'iotlb' | 'atc', tlb: IotlbState, iommu: number, device: number,
+  pasid: number, iova: number, access: number, priv: boolean,
+): number {
+  const gen = B.gen;
+  if (gen !== 0 && tout.gen === gen && (priv || tout.userOk !== 0)) return gen;
+  const cachedPa = tout.pa;
   const code = walkDomain(s, d, mem, iova, access & ~ACC_UPDATE, pasid, vout);
-  if (code === 0 && vout.pa === cachedPa) return;
+  if (code === 0 && vout.pa === cachedPa) {
+    if (gen === 0 || vout.pageSize !== tout.pageSize || vout.prot !== tout.prot) return 0;
+    const userOk = priv ? 0 : 1;
+    iotlbStamp(tlb, tout.index, gen, userOk);
+    tout.gen = gen;
+    tout.userOk = userOk;
+    return gen;
+  }
   s.stats.staleUses++;
   if (s.staleUses.length >= s.maxStaleRecords) s.staleUses.shift();
   s.staleUses.push({
@@ -381,6 +402,7 @@ function recordStale(
     write: (access & ACC_WRITE) !== 0, cachedPa,
     tablePa: code === 0 ? vout.pa : -1, tableFault: code === 0 ? null : faultKindName(code), nested: d.kind === 'nested',
   });
+  return 0;
 }
 
 function cachedOk(write: boolean): boolean {
@@ -400,6 +422,8 @@ const B = {
   device: -1,
   iommu: 0,
   slot: -1,
+  /** the paging domain's table generation (stale-check stamps); 0 for nested domains, whose stage 1 lives in memory */
+  gen: 0,
 };
 
 function translatePage(
@@ -411,7 +435,7 @@ function translatePage(
   const atc = B.atc;
   if (atc && atcLookup(atc, device, pasid, iova, tout) >= 0 && cachedOk(write)) {
     s.stats.atcHits++;
-    if (s.checkStale) recordStale(s, d, mem, 'atc', B.iommu, device, pasid, iova, access, tout.pa);
+    if (s.checkStale) checkHit(s, d, mem, 'atc', atc, B.iommu, device, pasid, iova, access, priv);
     T.pa = tout.pa;
     T.pageSize = tout.pageSize;
     return 0;
@@ -431,10 +455,13 @@ function translatePage(
   ) {
     B.slot = tout.index;
     s.stats.iotlbHits++;
-    if (s.checkStale) recordStale(s, d, mem, 'iotlb', B.iommu, device, pasid, iova, access, tout.pa);
+    let stamp = 0;
+    if (s.checkStale) stamp = checkHit(s, d, mem, 'iotlb', tlb, B.iommu, device, pasid, iova, access, priv);
     T.pa = tout.pa;
     T.pageSize = tout.pageSize;
-    if (atc) atcInsert(atc, device, pasid, iova, tout.pageSize, tout.pa - offsetIn(iova, tout.pageSize), tout.prot, tout.dirtyOk);
+    if (atc) {
+      atcInsert(atc, device, pasid, iova, tout.pageSize, tout.pa - offsetIn(iova, tout.pageSize), tout.prot, tout.dirtyOk, stamp, stamp !== 0 ? tout.userOk : 0);
+    }
     return 0;
   }
   s.stats.walks++;
@@ -448,8 +475,11 @@ function translatePage(
   }
   const base = wout.pa - offsetIn(iova, wout.pageSize);
   const dirtyOk = write ? 1 : wout.dirtyOk;
-  B.slot = iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
-  if (atc) atcInsert(atc, device, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk);
+  // The fill walk agrees with the entry by construction: stamp it with the table's generation.
+  const gen = B.gen;
+  const userOk = priv ? 0 : 1;
+  B.slot = iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk, gen, userOk);
+  if (atc) atcInsert(atc, device, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk, gen, userOk);
   T.pa = wout.pa;
   T.pageSize = wout.pageSize;
   return 0;
@@ -502,7 +532,9 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   B.device = req.device ?? -1;
   B.atc = req.ats && B.device >= 0 ? s.atcs[B.device] : undefined;
   B.slot = -1;
+  B.gen = d.kind === 'paging' ? d.table.gen : 0;
   const stats = s.stats;
+  const zeroCopy = mem.pageFrame !== undefined;
   for (let i = 0; i < accesses.length; i++) {
     const a = accesses[i]!;
     const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
@@ -528,7 +560,9 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       }
       const inPage = T.pageSize - offsetIn(cur, T.pageSize);
       const n = len - off < inPage ? len - off : inPage;
-      if (write) {
+      if (zeroCopy) {
+        moveFrames(mem, T.pa, data, off, n, write, a.data === undefined);
+      } else if (write) {
         // the whole buffer in one chunk (the common DMA case) needs no subarray view
         if (data) mem.writePhys(T.pa, off === 0 && n === data.length ? data : data.subarray(off, off + n));
         else mem.writePhys(T.pa, new Uint8Array(n));
@@ -554,6 +588,44 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
     }
   }
   return r;
+}
+
+/** Below this many bytes a byte loop beats creating a subarray view for `set`. */
+const SMALL_COPY = 64;
+
+/**
+ * Moves `n` bytes between `data[off..]` and physical memory at `pa` through
+ * the port's frames (PhysMemPort.pageFrame): one `set` (or a short byte loop)
+ * per 4 KiB frame, no intermediate buffers. Same bytes as writePhys /
+ * readPhys: a write without data writes zeros; a read of a frame never
+ * written gives zeros (`fresh`: `data` is a new zeroed buffer already).
+ */
+function moveFrames(mem: PhysMemPort, pa: number, data: Uint8Array | undefined, off: number, n: number, write: boolean, fresh: boolean): void {
+  let k = 0;
+  while (k < n) {
+    const p = pa + k;
+    // ToInt32 keeps the low 32 bits exactly, so this is the offset even above 4 GiB
+    const fo = (p | 0) & (PORT_FRAME_SIZE - 1);
+    const pfn = (p - fo) / PORT_FRAME_SIZE;
+    const m = n - k < PORT_FRAME_SIZE - fo ? n - k : PORT_FRAME_SIZE - fo;
+    const at = off + k;
+    if (write) {
+      const f = mem.pageFrame!(pfn, true)!;
+      if (!data) f.fill(0, fo, fo + m);
+      else if (at === 0 && m === data.length) f.set(data, fo);
+      else if (m <= SMALL_COPY) for (let j = 0; j < m; j++) f[fo + j] = data[at + j]!;
+      else f.set(data.subarray(at, at + m), fo);
+    } else {
+      const f = mem.pageFrame!(pfn, false);
+      const dst = data!;
+      if (!f) {
+        if (!fresh) dst.fill(0, at, at + m);
+      } else if (m === PORT_FRAME_SIZE) dst.set(f, at);
+      else if (m <= SMALL_COPY) for (let j = 0; j < m; j++) dst[at + j] = f[fo + j]!;
+      else dst.set(f.subarray(fo, fo + m), at);
+    }
+    k += m;
+  }
 }
 
 /** Cache-free probe of what the tables give now (I1 checks): pa or a fault. */
@@ -600,9 +672,15 @@ export interface IotlbSnapshot {
   [k: string]: unknown;
 }
 export interface EngineSnapshot {
-  /** 2: cache arrays stored sparse, IOTLB keys in the set-major layout. */
-  version: 2;
+  /**
+   * 3: tables carry `gen`, the pool's generation counter is `genSeq`, cache
+   * entries carry their stale-check stamps (`gen`). 2: cache arrays stored
+   * sparse, IOTLB keys in the set-major layout (still restored).
+   */
+  version: 3 | 2;
   pool: Uint8Array;
+  /** PoolState.genSeq (version 3) */
+  genSeq?: number;
   domains: Record<number, DomainState>;
   iotlbs: IotlbSnapshot[];
   atcs: Record<number, IotlbSnapshot>;
@@ -654,7 +732,7 @@ function denseOf(s: SparseBytes): ArrayBuffer {
 function tlbSnap(t: IotlbState): IotlbSnapshot {
   return {
     capacity: t.capacity, ways: t.ways, sets: t.sets, keys: sparseOf(t.keys), pa: sparseOf(t.pa), info: sparseOf(t.info),
-    victim: sparseOf(t.victim), sizeCount: bytesOf(t.sizeCount), sizes: [...t.sizes],
+    gen: sparseOf(t.gen), victim: sparseOf(t.victim), sizeCount: bytesOf(t.sizeCount), sizes: [...t.sizes],
     hits: t.hits, misses: t.misses, fills: t.fills, evictions: t.evictions,
   };
 }
@@ -665,6 +743,8 @@ function tlbRestore(o: IotlbSnapshot): IotlbState {
   return {
     capacity: o.capacity as number, ways: o.ways as number, sets: o.sets as number,
     keys: new Int32Array(d('keys')), pa: new Float64Array(d('pa')), info: new Uint8Array(d('info')),
+    // version 2 had no stamps: every entry unknown, so its next hit is checked by a walk
+    gen: o.gen ? new Float64Array(d('gen')) : new Float64Array(o.capacity as number),
     victim: new Uint8Array(d('victim')), sizeCount: new Int32Array(b('sizeCount')), sizes: [...(o.sizes as number[])],
     hits: o.hits as number, misses: o.misses as number, fills: o.fills as number, evictions: o.evictions as number,
   };
@@ -675,8 +755,9 @@ export function engineSnapshot(s: EngineState): EngineSnapshot {
   const atcs: Record<number, IotlbSnapshot> = {};
   for (const k of Object.keys(s.atcs)) atcs[Number(k)] = tlbSnap(s.atcs[Number(k)]!);
   return {
-    version: 2,
+    version: 3,
     pool: poolSnapshot(s.pool),
+    genSeq: s.pool.genSeq,
     domains: structuredClone(s.domains),
     iotlbs: s.iotlbs.map(tlbSnap),
     atcs,
@@ -690,12 +771,24 @@ export function engineSnapshot(s: EngineState): EngineSnapshot {
 }
 
 export function engineRestore(snap: EngineSnapshot): EngineState {
-  if (snap.version !== 2) throw new Error(`engine snapshot version ${String(snap.version)} is not supported (this simulator writes version 2)`);
+  if (snap.version !== 3 && snap.version !== 2) {
+    throw new Error(`engine snapshot version ${String(snap.version)} is not supported (this simulator writes version 3, reads 2 and 3)`);
+  }
   const atcs: Record<number, IotlbState> = {};
   for (const k of Object.keys(snap.atcs)) atcs[Number(k)] = tlbRestore(snap.atcs[Number(k)]!);
+  const pool = poolRestore(snap.pool);
+  const domains = structuredClone(snap.domains);
+  if (snap.version === 3) pool.genSeq = snap.genSeq ?? 0;
+  else {
+    // Version 2 tables have no generation: hand out fresh ones in domain order (deterministic).
+    for (const k of Object.keys(domains)) {
+      const d = domains[Number(k)]!;
+      if (d.kind === 'paging') ptTouch(pool, d.table);
+    }
+  }
   return {
-    pool: poolRestore(snap.pool),
-    domains: structuredClone(snap.domains),
+    pool,
+    domains,
     iotlbs: snap.iotlbs.map(tlbRestore),
     atcs,
     atcCapacity: snap.atcCapacity,

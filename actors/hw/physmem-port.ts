@@ -1,19 +1,27 @@
 /** The translation engine's view of physical memory: the simulated frames in the world. */
-import { readPhys, writePhys, type PhysMem } from '../../hardware/physmem.ts';
+import { frameData, readPhys, readPhysInto, writePhys, type PhysMem } from '../../hardware/physmem.ts';
 import type { PhysMemPort } from '../../hardware/translate.ts';
 
+/**
+ * readPhys/writePhys copy (the engine's fallback and the nested walker's
+ * descriptor reads); `pageFrame` hands the engine the frame's own bytes so a DMA
+ * page is moved with one `set` and no allocation.
+ */
 export function physMemPort(pm: PhysMem): PhysMemPort {
+  const scratch = new Uint8Array(8);
+  const dv = new DataView(scratch.buffer);
   return {
     readPhys: (pa, len) => readPhys(pm, pa, len),
     writePhys: (pa, data) => writePhys(pm, pa, data),
     read64: (pa) => {
-      const b = readPhys(pm, pa, 8);
-      return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true);
+      readPhysInto(pm, pa, scratch, 0, 8);
+      return dv.getBigUint64(0, true);
     },
     write64: (pa, v) => {
-      const b = new Uint8Array(8);
-      new DataView(b.buffer).setBigUint64(0, v, true);
-      writePhys(pm, pa, b);
+      dv.setBigUint64(0, v, true);
+      writePhys(pm, pa, scratch);
     },
+    pageFrame: (pfn, write) => (write ? frameData(pm, pfn) : (pm.data[pfn] ?? null)),
   };
 }
+

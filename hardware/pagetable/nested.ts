@@ -20,7 +20,18 @@ export interface PhysMemPort {
   writePhys(pa: number, data: Uint8Array): void;
   read64(pa: number): bigint;
   write64(pa: number, v: bigint): void;
+  /**
+   * Optional zero-copy access to the 4 KiB frame `pfn` (pa >> 12) for the DMA
+   * engine: with `write`, the frame's own bytes, allocated zeroed on first use
+   * (writes through it are writes to memory); without, the bytes or null when
+   * the frame reads as zeros (then it must not allocate). Ports without it are
+   * used through readPhys/writePhys.
+   */
+  pageFrame?(pfn: number, write: boolean): Uint8Array | null;
 }
+
+/** Frame size of PhysMemPort.pageFrame. */
+export const PORT_FRAME_SIZE = 4096;
 
 /** A decoded stage-1 context: which format, where its root is (a GPA), and its controls. */
 export interface Stage1Config {

@@ -33,6 +33,11 @@ export interface PoolState {
   top: number;
   /** nodes currently allocated */
   live: number;
+  /**
+   * Last table generation handed out (TableState.gen); not part of the pool
+   * byte image (engineSnapshot stores it beside the image).
+   */
+  genSeq: number;
 }
 
 export function poolCreate(initialNodes = 64): PoolState {
@@ -44,7 +49,13 @@ export function poolCreate(initialNodes = 64): PoolState {
     freeTop: 0,
     top: 1,
     live: 0,
+    genSeq: 0,
   };
+}
+
+/** A fresh table generation (see TableState.gen). */
+export function poolNextGen(p: PoolState): number {
+  return ++p.genSeq;
 }
 
 export function poolCapacity(p: PoolState): number {
@@ -123,6 +134,7 @@ export function poolRestore(bytes: Uint8Array): PoolState {
     freeTop,
     top,
     live: hdr[4]!,
+    genSeq: 0,
   };
   let off = 24;
   p.used.set(new Uint16Array(buf.buffer, off, top));

@@ -16,7 +16,7 @@ import { walkFault, WalkOut, type TableOptions, type TableState } from './walk_t
 import {
   walkAmdV1, walkAmdV2, walkMock, walkSmmuS1, walkSmmuS2, walkVtdFl, walkVtdSl,
 } from './walkers.ts';
-import { NODE_WORDS, poolAlloc, poolCreate, poolFree, poolRestore, poolSnapshot, type PoolState } from './pool.ts';
+import { NODE_WORDS, poolAlloc, poolCreate, poolFree, poolNextGen, poolRestore, poolSnapshot, type PoolState } from './pool.ts';
 
 export const MAX_IOVA = 2 ** 53;
 export const EEXIST = 17;
@@ -54,7 +54,19 @@ export function ptCreate(pool: PoolState, format: FormatId, opts: TableOptions =
     blocks: blocks | 1,
     partialUnmap: opts.partialUnmap ?? UNMAP_SPLIT,
     limit: Math.min(2 ** f.inputBits(levels), MAX_IOVA),
+    gen: poolNextGen(pool),
   };
+}
+
+/** Records a software change of `t` (see TableState.gen). */
+export function ptTouch(pool: PoolState, t: TableState): void {
+  t.gen = poolNextGen(pool);
+}
+
+/** Dirty tracking on or off (SSADE / CD.HD / DTE.HAD): the walk's rules change, so it is a modification. */
+export function ptSetTracking(pool: PoolState, t: TableState, on: boolean): void {
+  t.tracking = on;
+  ptTouch(pool, t);
 }
 
 /**
@@ -229,6 +241,7 @@ export function ptMap(pool: PoolState, t: TableState, iova: number, pa: number, 
   if (pa + size > 2 ** (f.addrHiMask === 0xffff ? 48 : 52)) return -EINVAL;
   if ((prot & 3) === 0) return -EINVAL;
   if (!ptRangeEmpty(pool, t, iova, size)) return -EEXIST;
+  ptTouch(pool, t);
   while (size > 0) {
     const lvl = pickLevel(t, f, iova, pa, size);
     const ls = f.leafSizes[lvl]!;
@@ -327,6 +340,7 @@ function unmapNode(
 export function ptUnmap(pool: PoolState, t: TableState, iova: number, size: number): number {
   const f = FORMATS[t.format]!;
   if (!checkRange(t, f, iova, size)) return 0;
+  ptTouch(pool, t);
   unmapRefused = false;
   return unmapNode(pool, t, f, t.root, t.levels - 1, 0, iova, iova + size);
 }
@@ -335,6 +349,7 @@ export function ptUnmap(pool: PoolState, t: TableState, iova: number, size: numb
 export function ptReadAndClearDirty(pool: PoolState, t: TableState, iova: number, size: number, noClear: boolean): DirtyRange[] {
   const f = FORMATS[t.format]!;
   const outList: DirtyRange[] = [];
+  if (!noClear) ptTouch(pool, t);
   forEachLeaf(pool, f, t.root, t.levels - 1, 0, iova, iova + size, (e, lvl, eb) => {
     const lo = pool.words[e]!;
     const hi = pool.words[e + 1]!;
@@ -350,6 +365,7 @@ export function ptMarkDirty(pool: PoolState, t: TableState, iova: number): boole
   const f = FORMATS[t.format]!;
   const r = ptLeafEntry(pool, t, iova);
   if (!r) return false;
+  ptTouch(pool, t);
   pool.words[r.word] = f.dirtyLo(pool.words[r.word]!, pool.words[r.word + 1]!);
   return true;
 }
@@ -388,6 +404,7 @@ function freeTree(pool: PoolState, f: PageTableFormat, node: number, lvl: number
 /** Frees every node of the table, root included. */
 export function ptDestroy(pool: PoolState, t: TableState): void {
   if (t.root === 0) return;
+  ptTouch(pool, t);
   freeTree(pool, FORMATS[t.format]!, t.root, t.levels - 1);
   t.root = 0;
 }
@@ -462,7 +479,7 @@ export class IoPageTable {
     return ptMarkDirty(this.pool, this.state, toAddr(iova));
   }
   setTracking(on: boolean): void {
-    this.state.tracking = on;
+    ptSetTracking(this.pool, this.state, on);
   }
   dump(): MappedRange[] {
     return ptDump(this.pool, this.state);

@@ -17,6 +17,15 @@ export interface TableState {
   partialUnmap: number;
   /** 2^inputBits, first IOVA beyond the table */
   limit: number;
+  /**
+   * Modification generation: a fresh value of the pool's `genSeq` on
+   * creation and on every software change of the descriptors or of the
+   * controls the walk reads (map, unmap, dirty clear/mark, tracking). Never
+   * changed by the walk's own A/D updates, which only ever widen what the
+   * table allows. Unique across the pool's tables, so a cached translation
+   * stamped with it is known to be current while the value is unchanged.
+   */
+  gen: number;
 }
 
 export interface TableOptions {
