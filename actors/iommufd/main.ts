@@ -111,7 +111,11 @@ function finish(x: IctxImpl, call: Call, step: Exclude<Step, 'wait'>, entry: Ioc
   call.refs = [];
   const errno = typeof step === 'number' ? step : step.errno;
   // Requests from other kernel actors (VFIO device files) get their results as data.
-  if (call.name.startsWith('request:')) return void x.c.post(call.thread, 'reply', 'request.ret', { errno, out: call.s.out ?? null, tag: call.s.tag ?? null });
+  if (call.name.startsWith('request:')) {
+    // A fire-and-forget request from an object's destroy (veventq.gone): the requester is already freed, nobody to answer.
+    if (!x.c.has(call.thread)) return;
+    return void x.c.post(call.thread, 'reply', 'request.ret', { errno, out: call.s.out ?? null, tag: call.s.tag ?? null });
+  }
   // VFIO compat ioctls write the user's bytes themselves (call.s.compatArg) and may return a value (call.s.ret).
   if (call.name === 'VFIO_COMPAT') return reply(x, call.thread, errno, call.s.compatArg, errno ? undefined : call.s.ret);
   const writeBack = errno === 0 || typeof step !== 'number';

@@ -25,8 +25,12 @@ import {
 import { closeAll, compatTopology, leftovers, MOCK_APERTURE_START, VMOCK_INDEX } from '../compat/fixture.ts';
 import { watchInvariants } from '../invariants/checker.ts';
 import {
-  accessPages, accessRw, createAccessErr, destroyAccessPages, memoryLimit, mockDomainErr,
+  accessPages, accessRw, createAccessErr, destroyAccessPages, hwptAlloc, memoryLimit, mockDomainErr, mockDomainReplace,
+  pasidAttach, pasidDetach, pasidReplace,
 } from '../selftest/helpers.ts';
+import * as E from '../../uapi/enums.ts';
+import { pack } from '../../uapi/layout.ts';
+import * as S from '../../uapi/structs.ts';
 import type { H } from '../core/helpers.ts';
 import { MOCK_ACCESS_RW_SLOW_PATH, MOCK_ACCESS_RW_WRITE, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES } from '../../uapi/enums.ts';
 
@@ -476,9 +480,75 @@ describe('iommufd_fail_nth', () => {
     expect(report.access_pin_domain).toBeGreaterThan(1);
   });
 
+  it('device', () => {
+    const selftestData = () => pack(S.iommu_hwpt_selftest, { iotlb: E.IOMMU_TEST_IOTLB_DEFAULT, pagetable_type: 0 });
+    const alloc = (what: string, key: string, o: (e: Env) => Parameters<typeof hwptAlloc>[1]): Step => ({
+      what,
+      run: (e) => {
+        const r = hwptAlloc(hOf(e), o(e));
+        e.s[key] = r.out.out_hwpt_id;
+        return r.errno;
+      },
+    });
+    const sc: Scenario = {
+      setup: (e) => {
+        baseSetup(['ioas', 'ioas2'])(e);
+        for (const st of [mapFixed('map 1', { iova: MOCK_APERTURE_START, length: PAGE }), mapFixed('map 2', { ioas: 'ioas2', iova: MOCK_APERTURE_START, length: PAGE })]) expect(st.run(e), st.what).toBe(0);
+      },
+      steps: [
+        {
+          what: 'MOCK_DOMAIN_FLAGS(PASID)',
+          run: (e) => {
+            const r = mockDomainErr(hOf(e), e.s.ioas, E.MOCK_FLAGS_DEVICE_PASID);
+            e.s.stdev = r.out.out_stdev_id;
+            e.s.idev = r.out.out_idev_id;
+            return r.errno;
+          },
+        },
+        { what: 'GET_HW_INFO', run: (e) => fdOf(e).getHwInfo({ dev_id: e.s.idev, data_len: 0, data_uptr: 0n }).errno },
+        alloc('HWPT_ALLOC(PASID) on IOAS 1', 'hwpt', (e) => ({ dev: e.s.idev, pt: e.s.ioas, flags: E.IOMMU_HWPT_ALLOC_PASID })),
+        { what: 'MOCK_DOMAIN_REPLACE → IOAS 2', run: (e) => mockDomainReplace(hOf(e), e.s.stdev, e.s.ioas2).errno },
+        { what: 'MOCK_DOMAIN_REPLACE → the HWPT', run: (e) => mockDomainReplace(hOf(e), e.s.stdev, e.s.hwpt).errno },
+        alloc('HWPT_ALLOC(NEST_PARENT|PASID)', 'parent', (e) => ({ dev: e.s.idev, pt: e.s.ioas, flags: E.IOMMU_HWPT_ALLOC_NEST_PARENT | E.IOMMU_HWPT_ALLOC_PASID })),
+        {
+          what: 'VIOMMU_ALLOC',
+          run: (e) => {
+            const r = fdOf(e).viommuAlloc({ flags: 0, type: E.IOMMU_VIOMMU_TYPE_SELFTEST, dev_id: e.s.idev, hwpt_id: e.s.parent, data_len: 0, __reserved: 0, data_uptr: 0n });
+            e.s.viommu = r.out.out_viommu_id;
+            return r.errno;
+          },
+        },
+        { what: 'VDEVICE_ALLOC (virt 0)', run: (e) => fdOf(e).vdeviceAlloc({ viommu_id: e.s.viommu, dev_id: e.s.idev, virt_id: 0n }).errno },
+        { what: 'HW_QUEUE_ALLOC (index 0, the mapped page)', run: (e) => fdOf(e).hwQueueAlloc({ flags: 0, viommu_id: e.s.viommu, type: E.IOMMU_HW_QUEUE_TYPE_SELFTEST, index: 0, nesting_parent_iova: MOCK_APERTURE_START, length: PAGE }).errno },
+        {
+          what: 'FAULT_QUEUE_ALLOC (fd closed)',
+          run: (e) => {
+            const r = fdOf(e).faultQueueAlloc();
+            e.s.fault = r.out.out_fault_id;
+            return r.errno || e.p.close(r.out.out_fault_fd);
+          },
+        },
+        alloc('nested IOPF HWPT on the parent', 'iopf', (e) => ({ dev: e.s.idev, pt: e.s.parent, flags: E.IOMMU_HWPT_FAULT_ID_VALID, dataType: E.IOMMU_HWPT_DATA_SELFTEST, data: selftestData(), faultId: e.s.fault })),
+        {
+          what: 'VEVENTQ_ALLOC (depth 2, fd closed)',
+          run: (e) => {
+            const r = fdOf(e).veventqAlloc({ flags: 0, viommu_id: e.s.viommu, type: E.IOMMU_VEVENTQ_TYPE_SELFTEST, veventq_depth: 2, __reserved: 0 });
+            return r.errno || e.p.close(r.out.out_veventq_fd);
+          },
+        },
+        alloc('HWPT_ALLOC(PASID)', 'hwpt2', (e) => ({ dev: e.s.idev, pt: e.s.ioas, flags: E.IOMMU_HWPT_ALLOC_PASID })),
+        { what: 'PASID 200 attach the parent', run: (e) => pasidAttach(hOf(e), e.s.stdev, 200, e.s.parent).errno },
+        { what: 'PASID 200 replace with the new HWPT', run: (e) => pasidReplace(hOf(e), e.s.stdev, 200, e.s.hwpt2).errno },
+        { what: 'PASID 200 detach', run: (e) => pasidDetach(hOf(e), e.s.stdev, 200) },
+      ],
+    };
+    report.device = sweep(sc).last;
+    expect(report.device).toBeGreaterThan(20);
+  });
+
   it('report: N reached per scenario', () => {
     // eslint-disable-next-line no-console
     console.log(`fail_nth sweep sizes (final clean run N): ${JSON.stringify(report)}`);
-    expect(Object.keys(report).length).toBe(12);
+    expect(Object.keys(report).length).toBe(13);
   });
 });
