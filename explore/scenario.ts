@@ -20,6 +20,7 @@ import {
   IOMMU_VFIO_IOAS_SET,
 } from '../uapi/enums.ts';
 import type { SimConfig } from '../actors/world.ts';
+import type { TopologySpec } from '../hardware/topology.ts';
 
 /** A `$name` from setup, an `@name` saved by a thread, or a literal. */
 export type Ref = number | string;
@@ -30,7 +31,16 @@ export type SetupStep =
   | { op: 'ioasAlloc'; fd: string; as: string }
   | { op: 'map'; fd: string; ioas: string; buf: string; iova: bigint; length: bigint }
   /** The explorer's in-kernel access pins [iova, iova+length) of the IOAS (explore/access.ts). */
-  | { op: 'accessPin'; fd: string; ioas: string; iova: bigint; length: bigint };
+  | { op: 'accessPin'; fd: string; ioas: string; iova: bigint; length: bigint }
+  /** The process writes a byte pattern over [buf, buf+length) (faults the pages in). */
+  | { op: 'poke'; buf: string; length: bigint }
+  /** Any system call (e.g. sva.bind); `$x` args are setup bindings; `as` binds its return value. */
+  | { op: 'syscall'; call: string; args: Record<string, SyscallArg>; as?: string }
+  /** A device DMA burst of one access, run to completion (fills the device's caches). */
+  | { op: 'dma'; dev: string; buf: string; length: number; write: boolean; pasid?: string };
+
+/** A system-call argument: `$name` (setup binding), or a literal. */
+export type SyscallArg = string | number | bigint | boolean;
 
 export type CallOp =
   | { op: 'destroy'; fd: string; id: Ref }
@@ -40,7 +50,9 @@ export type CallOp =
   | { op: 'unmapAll'; fd: string; ioas: Ref }
   | { op: 'iovaRanges'; fd: string; ioas: Ref; buf: string }
   | { op: 'vfioIoas'; fd: string; ioas: Ref; vop: 'get' | 'set' | 'clear' }
-  | { op: 'close'; fd: string };
+  | { op: 'close'; fd: string }
+  /** Any system call (munmap, proc.exit, sva.bind/unbind/submit...); `$x` args are setup bindings. */
+  | { op: 'syscall'; call: string; args: Record<string, SyscallArg> };
 
 export interface OracleSpec {
   name: string;
@@ -53,6 +65,8 @@ export interface Scenario {
   /** The bug variant this scenario is built to expose (spec/bugs.md id). */
   exposes?: string;
   config?: Partial<Omit<SimConfig, 'variant'>>;
+  /** The machine (default: the simulator's default topology). */
+  topology?: TopologySpec;
   setup: SetupStep[];
   threads: CallOp[][];
   /** Close every iommufd fd after the threads finish (checks what survives a close). */
@@ -80,6 +94,13 @@ function idField(b: Bindings, r: Ref, offset: number): { value: number; patch?: 
   if (typeof r === 'number') return { value: r };
   if (r.startsWith('@')) return { value: 0, patch: [{ offset, size: 4, from: r.slice(1) }] };
   return { value: Number(bound(b, r)) };
+}
+
+/** Arguments with `$name` strings replaced by their setup bindings. */
+export function resolveArgs(b: Bindings, args: Record<string, SyscallArg>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) out[k] = typeof v === 'string' && v.startsWith('$') ? bound(b, v) : v;
+  return out;
 }
 
 /** One call of a thread program as the thread actor's ThreadStep. */
@@ -118,6 +139,8 @@ export function compileCall(c: CallOp, b: Bindings): ThreadStep {
     }
     case 'close':
       return { op: 'syscall', call: 'close', args: { fd: fdOf(b, c.fd) } };
+    case 'syscall':
+      return { op: 'syscall', call: c.call, args: resolveArgs(b, c.args) };
   }
 }
 
