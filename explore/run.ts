@@ -16,7 +16,7 @@ import type { JournalWriter } from '../journal/index.ts';
 import { encodeValue } from '../journal/index.ts';
 import { modelState } from '../replay/session.ts';
 import { allInvariants, checkOracles, type CallResult, type Invariant } from './invariants.ts';
-import { compileCall, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
+import { compileCall, resolveArgs, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
 import { EXPLORE_ACCESS_NODE } from './access.ts';
 import { EBADF } from '../uapi/errno.ts';
 
@@ -192,6 +192,24 @@ export function setupScenario(sim: Simulation, sc: Scenario): { bindings: Bindin
         if (!r.ok) fail('map', r.errno);
         break;
       }
+      case 'poke': {
+        const data = new Uint8Array(Number(s.length));
+        for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 1) & 0xff;
+        const e = p.poke(BigInt(b[s.buf]!), data);
+        if (e) fail('poke', e);
+        break;
+      }
+      case 'syscall': {
+        const r = p.syscall(s.call, resolveArgs(b, s.args));
+        if (r.errno) fail(s.call, r.errno);
+        if (s.as) b[s.as] = r.ret as number | bigint;
+        break;
+      }
+      case 'dma': {
+        const pasid = s.pasid !== undefined ? Number(b[s.pasid.replace(/^\$/, '')]) : undefined;
+        sim.dma(s.dev, [{ iova: BigInt(b[s.buf]!), length: s.length, write: s.write, ...(pasid !== undefined ? { pasid } : {}) }]);
+        break;
+      }
       case 'accessPin': {
         const r = p.syscall('open', { path: EXPLORE_ACCESS_NODE, fd: Number(b[s.fd]), ioas: Number(b[s.ioas]), iova: s.iova, length: s.length });
         if (r.errno) fail('accessPin', r.errno);
@@ -213,6 +231,7 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
     {
       seed: 1,
       config: { ...sc.config, variant: opts.variant ?? null },
+      ...(sc.topology ? { topology: sc.topology } : {}),
       ...(opts.journal ? { journal: opts.journal, scenario: { explore: scenarioToJson(sc), variant: opts.variant ?? null } } : {}),
     },
     { strategy: strat },
