@@ -4,6 +4,7 @@
  * explorer has to find it), plus small ones for POR and benchmarks.
  */
 import type { Scenario } from './scenario.ts';
+import { svaTopology } from '../actors/hw/sva-api.ts';
 
 const proc1 = [
   { op: 'mmap', length: 0x10000n, as: 'buf' },
@@ -92,11 +93,58 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
+/** An SVA process: a poked two-page buffer and acc0 bound to its address space ($pasid). */
+const svaProc = [
+  { op: 'mmap', length: 0x2000n, as: 'buf' },
+  { op: 'poke', buf: 'buf', length: 0x2000n },
+  { op: 'syscall', call: 'sva.bind', args: { dev: 'acc0' }, as: 'pasid' },
+] as const;
+
+Object.assign(SCENARIOS, {
+  'sva-exit-unbind': {
+    name: 'sva-exit-unbind',
+    description: 'S01 trigger: the bound process exits while the driver unbinds and the device submits DMA on the PASID',
+    exposes: 'S01',
+    topology: svaTopology(),
+    setup: [...svaProc],
+    threads: [
+      [{ op: 'syscall', call: 'proc.exit', args: {} }],
+      [{ op: 'syscall', call: 'sva.unbind', args: { dev: 'acc0', pid: 1 } }],
+      [{ op: 'syscall', call: 'sva.submit', args: { dev: 'acc0', va: '$buf', length: 16, write: false, pasid: '$pasid' } }],
+    ],
+  },
+  'sva-bind-unbind': {
+    name: 'sva-bind-unbind',
+    description: 'S02 trigger: acc1 binds the mm (reusing its SVA domain on the same IOMMU) while acc0 unbinds the last bond of that domain',
+    exposes: 'S02',
+    topology: svaTopology(),
+    setup: [...svaProc],
+    threads: [
+      [{ op: 'syscall', call: 'sva.unbind', args: { dev: 'acc0', pid: 1 } }],
+      [{ op: 'syscall', call: 'sva.bind', args: { dev: 'acc1' } }],
+    ],
+  },
+  'sva-munmap-dma': {
+    name: 'sva-munmap-dma',
+    description: 'S03 trigger: the process unmaps a buffer the device has cached translations of while the device reads it again',
+    exposes: 'S03',
+    topology: svaTopology(),
+    setup: [...svaProc, { op: 'dma', dev: 'acc0', buf: 'buf', length: 0x2000, write: false, pasid: '$pasid' }],
+    threads: [
+      [{ op: 'syscall', call: 'munmap', args: { addr: '$buf', length: 0x2000n } }],
+      [{ op: 'syscall', call: 'sva.submit', args: { dev: 'acc0', va: '$buf', length: 16, write: false, pasid: '$pasid' } }],
+    ],
+  },
+} satisfies Record<string, Scenario>);
+
 /** The variants the model implements, with the scenario that exposes each. */
 export const VARIANTS: Record<string, { scenario: string; summary: string }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
+  S01: { scenario: 'sva-exit-unbind', summary: "the SVA domain's mm release callback did not block the PASID: the IOMMU walked the exited process's freed page tables" },
+  S02: { scenario: 'sva-bind-unbind', summary: "bind took the SVA domain's user reference after dropping iommu_sva_lock: the unbind of the last bond freed the domain under the new bond" },
+  S03: { scenario: 'sva-munmap-dma', summary: 'munmap freed the pages before the SVA domain\'s IOTLB/ATC flush ran (deferred to a workqueue)' },
 };
 
 export function scenarioByName(name: string): Scenario {
