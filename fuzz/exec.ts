@@ -121,7 +121,8 @@ class Executor {
 
   note(cmd: number, errno: number): void {
     this.ioctls++;
-    this.pairs.add(`${ioctlSpecByCmd(cmd)?.name ?? `0x${(cmd >>> 0).toString(16)}`} ${errno ? errnoName(errno) : 'ok'}`);
+    // request values no table knows count as one "ioctl" (else every random number would be a new pair)
+    this.pairs.add(`${ioctlSpecByCmd(cmd)?.name ?? 'unknown-request'} ${errno ? errnoName(errno) : 'ok'}`);
   }
 
   learn(cmd: number, errno: number, arg: Uint8Array | undefined): void {

@@ -32,6 +32,8 @@ export interface SavedFailure {
   programSeed: string;
   calls: number;
   shrunkCalls: number;
+  /** The shrunk program: executing it again gives the same failure. */
+  program: FuzzProgram;
   journal: Uint8Array;
   scenario: string;
   files: string[];
@@ -52,7 +54,7 @@ export interface FuzzReport extends FuzzStats {
 
 /** Two failures are the same bug when kind and message agree once numbers are blurred. */
 function signature(f: Failure): string {
-  return `${f.kind}:${f.message.replace(/0x[0-9a-f]+|\d+/g, 'N').slice(0, 160)}`;
+  return `${f.kind}:${f.message.split('; ')[0]!.replace(/0x[0-9a-f]+|\d+/g, 'N').slice(0, 160)}`;
 }
 
 export function saveFailure(prog: FuzzProgram, failure: Failure, seed: string, dir: string | undefined, index: number): SavedFailure {
@@ -75,7 +77,7 @@ export function saveFailure(prog: FuzzProgram, failure: Failure, seed: string, d
     writeFileSync(`${base}.scn`, `# ${f.kind} at call ${f.at}: ${f.message}\n# program seed ${seed}\n${scenario}`);
     files.push(`${base}.journal`, `${base}.scn`);
   }
-  return { failure: f, programSeed: seed, calls: prog.calls.length, shrunkCalls: small.calls.length, journal, scenario, files };
+  return { failure: f, programSeed: seed, calls: prog.calls.length, shrunkCalls: small.calls.length, program: small, journal, scenario, files };
 }
 
 export function fuzz(o: FuzzOptions = {}): FuzzReport {
@@ -102,7 +104,11 @@ export function fuzz(o: FuzzOptions = {}): FuzzReport {
       const sig = signature(r.failure);
       if (!seen.has(sig)) {
         seen.add(sig);
-        saved.push(saveFailure(prog, r.failure, ps, o.out, saved.length + 1));
+        const s = saveFailure(prog, r.failure, ps, o.out, saved.length + 1);
+        const shrunk = signature(s.failure);
+        // the shrunk program may show the same bug another program already showed
+        if (shrunk === sig || !seen.has(shrunk)) saved.push(s);
+        seen.add(shrunk);
       }
     }
     if (o.onProgress && Date.now() - lastProgress > 1000) {
