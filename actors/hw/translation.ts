@@ -337,12 +337,19 @@ export class TranslationActor implements SimActor<World> {
   }
 }
 
-/** Plain-data outcome of access k of a burst (a fresh object: the device keeps it). */
+/**
+ * The outcome of every successful access without read data: one frozen
+ * object shared by all of them (nothing ever changes a successful outcome;
+ * reportFaults only rewrites faults), so a write burst allocates none.
+ */
+const OK_OUTCOME: DmaOutcome = Object.freeze({ ok: true });
+
+/** Plain-data outcome of access k of a burst (reads and faults: a fresh object, the device keeps it). */
 function outcomeAt(r: BurstResults, k: number): DmaOutcome {
   const st = r.status[k]!;
   if (st === 0) {
     const data = r.readData[k];
-    return data ? { ok: true, data } : { ok: true };
+    return data ? { ok: true, data } : OK_OUTCOME;
   }
   return { ok: false, fault: faultKindName(st), stage: r.stage[k]! };
 }
