@@ -194,3 +194,18 @@ describe('snapshots and formats', () => {
     expect(() => ReplaySession.fromBytes(forged)).toThrow(/version/);
   });
 });
+
+describe('sameValue (the replay comparison)', () => {
+  it('agrees with byte-for-byte encoding on the cases that matter', async () => {
+    const { sameValue } = await import('../../replay/session.ts');
+    const cases: [unknown, unknown][] = [
+      [5, 5n], [0, -0], [{ a: 1, b: 2 }, { b: 2, a: 1 }], [new Uint8Array([1]), new Int8Array([1])],
+      [new Uint8Array([1, 2]), new Uint8Array([1, 3])], [[1, [2]], [1, [2]]], [{ x: undefined }, {}], [null, undefined],
+      [{ body: { errno: 0, arg: new Uint8Array(40) } }, { body: { errno: 0, arg: new Uint8Array(40) } }], [NaN, NaN], ['a', 'a'],
+    ];
+    for (const [x, y] of cases) {
+      const bytesEqual = Buffer.compare(encodeValue(x), encodeValue(y)) === 0;
+      expect(sameValue(x, y)).toBe(bytesEqual);
+    }
+  });
+});
