@@ -277,6 +277,19 @@ export function shrink(prog: FuzzProgram, kind: FailureKind, o: ExecOptions = {}
       if (fails(next)) {
         cur = next;
         changed = true;
+        continue;
+      }
+      // a concurrent group: drop its members one by one (a group of one is still concurrent with nothing)
+      if (cur[i]!.k !== 'parallel') continue;
+      for (let m = (cur[i] as { calls: unknown[] }).calls.length - 1; m >= 0 && runs < budget; m--) {
+        const calls = (cur[i] as Extract<FuzzCall, { k: 'parallel' }>).calls;
+        if (calls.length <= 1 || m >= calls.length) continue;
+        const group: FuzzCall = { k: 'parallel', calls: calls.filter((_, k) => k !== m) };
+        const trial = cur.slice(0, i).concat([group], cur.slice(i + 1));
+        if (fails(trial)) {
+          cur = trial;
+          changed = true;
+        }
       }
     }
   }
