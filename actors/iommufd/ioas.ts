@@ -245,6 +245,23 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       return { errno: 0 };
     },
     alignment: (o) => ({ errno: 0, out: { iovaAlignment: iopt(o).iovaAlignment } }),
+    /** A HW queue's internal access: pin the queue's range and lock it against UNMAP (EBUSY). */
+    hwq_pin: (o, a: { access: number; iova: bigint; length: bigint }) => {
+      const env = ioptEnv(o.world);
+      const e = ioptAddAccess(iopt(o), env, a.access, 1);
+      if (e) return { errno: e };
+      const r = ioptAccessPin(iopt(o), env, a.access, a.iova, a.length, { write: false, lock: true });
+      if (r.errno) {
+        ioptRemoveAccess(iopt(o), a.access);
+        return { errno: r.errno };
+      }
+      return { errno: 0, out: { pfns: r.pfns } };
+    },
+    hwq_unpin: (o, a: { access: number; iova: bigint; length: bigint }) => {
+      ioptAccessUnpin(iopt(o), ioptEnv(o.world), a.access, a.iova, a.length);
+      ioptRemoveAccess(iopt(o), a.access);
+      return { errno: 0 };
+    },
     // The selftest's in-kernel access (selftest.ts), called synchronously by the context.
     access_attach: (o, a: { access: number; iovaAlignment: number }) => ({ errno: ioptAddAccess(iopt(o), ioptEnv(o.world), a.access, a.iovaAlignment) }),
     access_detach: (o, a: { access: number }) => ({ errno: ioptRemoveAccess(iopt(o), a.access) }),
