@@ -7,7 +7,7 @@
 import type { DeliveryContext, SimActor } from './runtime/actor.ts';
 import type { Envelope } from './runtime/envelope.ts';
 import { allocFd, type FileDesc, type World } from './world.ts';
-import { EBADF, EINVAL, ENOENT, ESRCH } from '../uapi/errno.ts';
+import { EBADF, EINVAL, ENOENT, ENOTTY, ESRCH } from '../uapi/errno.ts';
 import { createMm, mmap, munmap, mprotect, readUser, writeUser, exitMm, type CreateMmOpts } from './mm/process.ts';
 import { memfdCreate, memfdRelease } from './mm/memfd.ts';
 import { ThreadActor, threadActorId } from './thread.ts';
@@ -55,6 +55,19 @@ function openerFor(path: string): Opener | undefined {
 export function registerFileKind(kind: FileDesc['kind'], release: Releaser, io?: FileIo): void {
   releasers[kind] = release;
   if (io) fileIo[kind] = io;
+}
+
+/**
+ * Where ioctl(fd) goes: the file's actor for files with an ioctl method
+ * (/dev/iommu, VFIO devices); EBADF for an fd that is not open; ENOTTY for
+ * files without one (memfd, the anonymous event and access files).
+ */
+export function ioctlTarget(world: World, pid: number, fd: number): { actor: string } | { errno: number } {
+  const file = world.procs[pid]?.fds[fd];
+  const desc = file === undefined ? undefined : world.files[file];
+  if (!desc) return { errno: EBADF };
+  if (desc.kind === 'iommufd' || desc.kind === 'vfio') return { actor: desc.actor };
+  return { errno: ENOTTY };
 }
 
 /** Drop one reference to a file description; the last one releases it. */

@@ -8,7 +8,7 @@ import type { StrategySpec, Strategy } from './runtime/strategy.ts';
 import type { Envelope } from './runtime/envelope.ts';
 import type { SimActor } from './runtime/actor.ts';
 import { createWorld, type SimConfig, type World } from './world.ts';
-import { KernelActor, KERNEL_ACTOR, type SyscallResult } from './kernel.ts';
+import { KernelActor, KERNEL_ACTOR, ioctlTarget, type SyscallResult } from './kernel.ts';
 import { ThreadActor, threadActorId, type ThreadState } from './thread.ts';
 import { iommufdRestorers } from './iommufd/main.ts';
 import { TranslationActor } from './hw/translation.ts';
@@ -184,11 +184,10 @@ export class Simulation {
   /** Raw ABI: ioctl(fd, cmd, arg) exactly as a C program issues it. */
   ioctl(pid: number, fd: number, cmd: number, arg: Uint8Array, tid = 1): IoctlResult {
     const t = this.thread(pid, tid);
-    const file = this.world.procs[pid]?.fds[fd];
-    const desc = file === undefined ? undefined : this.world.files[file];
-    if (!desc || desc.kind === 'memfd') return { errno: EBADF, arg };
+    const target = ioctlTarget(this.world, pid, fd);
+    if ('errno' in target) return { errno: target.errno, arg };
     const before = t.st.completed;
-    this.rt.inject(t.id, desc.actor, 'ioctl', 'ioctl', { cmd: cmd >>> 0, arg, pid });
+    this.rt.inject(t.id, target.actor, 'ioctl', 'ioctl', { cmd: cmd >>> 0, arg, pid });
     this.settle();
     const r = t.st.completed > before ? (t.st.last as { errno: number; arg?: Uint8Array; ret?: number | bigint }) : null;
     if (!r) throw new SimulationError(`ioctl 0x${cmd.toString(16)} of ${t.id} got no answer`);

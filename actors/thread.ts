@@ -8,7 +8,7 @@
 import type { DeliveryContext, SimActor } from './runtime/actor.ts';
 import type { Envelope } from './runtime/envelope.ts';
 import type { World } from './world.ts';
-import { EBADF } from '../uapi/errno.ts';
+import { ioctlTarget } from './kernel.ts';
 
 /** Copy a saved value into the argument bytes before the call (symbolic ids). */
 export interface ArgPatch {
@@ -122,21 +122,20 @@ export class ThreadActor implements SimActor<World> {
     }
   }
 
-  /** Send an ioctl on `fd`; returns false (and records EBADF) when the fd is not open. */
+  /** Send an ioctl on `fd`; returns false (and records the errno) when the fd has no ioctl to send to. */
   issueIoctl(ctx: DeliveryContext<World>, step: Extract<ThreadStep, { op: 'ioctl' }>): boolean {
     const v = vars(ctx.world);
     const fd = typeof step.fd === 'string' ? Number(v[step.fd] ?? -1) : step.fd;
-    const file = ctx.world.procs[this.st.pid]?.fds[fd];
-    const desc = file === undefined ? undefined : ctx.world.files[file];
+    const target = ioctlTarget(ctx.world, this.st.pid, fd);
     this.st.calls++;
-    if (!desc || desc.kind === 'memfd') {
-      this.st.last = { call: 'ioctl', errno: EBADF, ret: -1 };
-      if (step.expect !== undefined && step.expect !== EBADF) this.st.failures.push({ pc: this.st.pc - 1, message: `expected errno ${step.expect}, got ${EBADF}` });
+    if ('errno' in target) {
+      this.st.last = { call: 'ioctl', errno: target.errno, ret: -1 };
+      if (step.expect !== undefined && step.expect !== target.errno) this.st.failures.push({ pc: this.st.pc - 1, message: `expected errno ${step.expect}, got ${target.errno}` });
       return false;
     }
     const arg = step.patch ? patchFields(step.arg, step.patch, v) : step.arg;
     this.st.waiting = true;
-    ctx.post(desc.actor, 'ioctl', 'ioctl', { cmd: step.cmd, arg, pid: this.st.pid });
+    ctx.post(target.actor, 'ioctl', 'ioctl', { cmd: step.cmd, arg, pid: this.st.pid });
     return true;
   }
 

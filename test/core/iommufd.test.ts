@@ -232,10 +232,16 @@ describe('uapi errnos: dispatcher (§1.2)', () => {
     expect(rawBytes(h, hw.cmd, arg).errno).toBe(EINVAL);
   });
 
-  scenario('an ioctl on a memfd or on an fd that is not open is EBADF', (h) => {
+  scenario('an ioctl on an fd that is not open is EBADF; on a file without an ioctl method (memfd) ENOTTY', (h) => {
     const mfd = h.p.memfdCreate(4096);
-    expect(rawBytes(h, IOMMU_IOAS_ALLOC, pack(S.iommu_ioas_alloc, { size: 12 }), mfd).errno).toBe(EBADF);
+    // shmem files have no unlocked_ioctl: vfs_ioctl answers ENOTTY.
+    expect(rawBytes(h, IOMMU_IOAS_ALLOC, pack(S.iommu_ioas_alloc, { size: 12 }), mfd).errno).toBe(ENOTTY);
     expect(rawBytes(h, IOMMU_IOAS_ALLOC, pack(S.iommu_ioas_alloc, { size: 12 }), 99).errno).toBe(EBADF);
+    // The fault queue's anonymous file has no ioctl either (the fuzzer once hung a thread here).
+    const fq = h.p.iommufd(h.fd).faultQueueAlloc();
+    expect(fq.errno).toBe(0);
+    expect(rawBytes(h, IOMMU_IOAS_ALLOC, pack(S.iommu_ioas_alloc, { size: 12 }), fq.out.out_fault_fd).errno).toBe(ENOTTY);
+    expect(h.p.close(fq.out.out_fault_fd)).toBe(0);
     expect(h.p.close(h.fd)).toBe(0);
     expect(rawBytes(h, IOMMU_IOAS_ALLOC, pack(S.iommu_ioas_alloc, { size: 12 }), h.fd).errno).toBe(EBADF);
   });
