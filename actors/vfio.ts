@@ -28,6 +28,8 @@ export interface VfioState {
   attached: number[];
   /** The ioctl waiting for the context's answer. */
   pending: { thread: string; cmd: number; arg: Uint8Array; kbuf: Uint8Array; op: string; pasid: number; ictx: string } | null;
+  /** ioctls that arrived while one was pending, in arrival order. */
+  queued?: { src: string; body: unknown }[];
   /** Released while bound: the file lives until the context has unbound the device (vfio_device_fops_release). */
   closing?: boolean;
 }
@@ -52,8 +54,17 @@ export class VfioFileActor implements SimActor<World> {
   }
 
   deliver(env: Envelope, ctx: DeliveryContext<World>): void {
-    if (env.type === 'ioctl') return this.ioctl(env, ctx);
-    if (env.type === 'request.ret') return this.answered(env, ctx);
+    if (env.type === 'ioctl') {
+      // VFIO serialises a device's ioctls (dev_set->lock): one waits while another is with the iommufd.
+      if (this.st.pending) return void (this.st.queued ??= []).push({ src: env.src, body: env.body });
+      return this.ioctl(env, ctx);
+    }
+    if (env.type === 'request.ret') {
+      this.answered(env, ctx);
+      const next = this.st.pending ? undefined : this.st.queued?.shift();
+      if (next) this.ioctl({ ...env, src: next.src, type: 'ioctl', body: next.body }, ctx);
+      return;
+    }
     if (env.type === 'close') return this.release(ctx);
     throw new Error(`${this.id}: unexpected message ${env.type}`);
   }
