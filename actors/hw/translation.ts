@@ -57,6 +57,8 @@ export interface DmaOutcome {
   fault?: string;
   stage?: number;
   data?: Uint8Array;
+  /** Address of the page that faulted, when not the access's start (SVA walks). */
+  addr?: number;
 }
 
 export const NO_PASID = 0;
@@ -283,7 +285,7 @@ export class TranslationActor implements SimActor<World> {
           group = { grpid, pasid, accesses: [], records: [], faultActor: owner.faultActor, hwpt: owner.hwpt };
         }
         group.accesses.push(a);
-        group.records.push({ addr: BigInt(a.iova), perm: a.write ? IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ });
+        group.records.push({ addr: BigInt(r.addr ?? a.iova), perm: a.write ? IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ });
         r.fault = 'iopf';
       } else if (owner.viommuActor && r.stage === 1) {
         ctx.post(owner.viommuActor, 'hw', 'event', { type: 'vevent', veventqType: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, data: smmuEvent(ctx, owner, req.device, a, r) });
