@@ -93,7 +93,8 @@ export function svaAccess(world: World, p: SvaPort, d: SvaDomain, a: DmaRequest[
     const t = translatePage(world, p, d, pasid, va, a.write);
     if (typeof t === 'number') {
       e.stats.faults++;
-      return { ok: false, fault: faultKindName(t), stage: 1 };
+      // The page request names the page that faulted, so a retried long access makes progress.
+      return { ok: false, fault: faultKindName(t), stage: 1, ...(off > 0 ? { addr: va } : {}) };
     }
     const n = Math.min(len - off, t.pageSize - (va % t.pageSize));
     if (a.write) writePhys(world.mem.pm, t.pa, a.data ? a.data.subarray(off, off + n) : new Uint8Array(n));
