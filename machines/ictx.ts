@@ -41,7 +41,9 @@ export const ictxMachine = setup({
   actions: ictxActions,
   guards: {
     noFileRefs: ({ context }) => context.data.fileRefs === 0,
-    releaseDone: ({ context }) => context.data.releasing !== undefined && context.data.releasing.live === 0,
+    // Every destroy started by the release, or still running from before it, has reported back.
+    releaseDone: ({ context }) =>
+      context.data.releasing !== undefined && context.data.releasing.pending.length === 0 && !context.data.destroying?.length,
   },
 }).createMachine({
   id: 'ictx',

@@ -62,7 +62,9 @@ export interface IctxData {
   vfioIoas: number;
   /** The process that opened the file (accounting owner). */
   pid: number;
-  releasing?: { live: number; pass: number; leaked: number[] };
+  releasing?: { live: number; pass: number; leaked: number[]; pending: string[] };
+  /** Actors of objects whose destroy is running (any cause); their destroy.done comes back here. */
+  destroying?: string[];
 }
 
 /** What handlers may do; implemented by the context. */

@@ -75,12 +75,14 @@ class IctxImpl implements Ictx {
     const e = this.d.table.entries[id];
     if (!e) return;
     // The half-built object tears down what it holds, then the id is reusable.
+    (this.d.destroying ??= []).push(e.actor);
     this.c.post(e.actor, 'internal', 'destroy', { call: 0, abort: true });
     objRelease(this.d.table, id);
     call.refs = call.refs.filter((r) => r !== id);
   }
 
   destroy(call: Call | null, entry: ObjEntry): void {
+    (this.d.destroying ??= []).push(entry.actor);
     this.c.post(entry.actor, 'internal', 'destroy', { call: call?.id ?? 0 });
   }
 
@@ -205,11 +207,16 @@ function onDestroyed(x: IctxImpl, env: Envelope<{ id: number; call: number }>): 
       settle(x, call, step, entry);
     }
   }
+  // Teardown still running anywhere keeps the context alive (its objects report back here).
+  const inflight = x.d.destroying ?? [];
+  const at = inflight.indexOf(env.src);
+  if (at >= 0) inflight.splice(at, 1);
   const rel = x.d.releasing;
-  if (rel && !callId) {
-    rel.live--;
-    if (rel.live === 0) releasePass(x);
-  }
+  if (!rel) return;
+  const mine = rel.pending.indexOf(env.src);
+  if (mine >= 0) rel.pending.splice(mine, 1);
+  // A finished destroy may have made other objects leaves: run the next pass.
+  if (rel.pending.length === 0 && inflight.length === 0) releasePass(x);
 }
 
 /**
@@ -224,14 +231,14 @@ function releasePass(x: IctxImpl): void {
   for (const id of ids) {
     const e = objRemove(x.d.table, id);
     if (typeof e === 'number') continue;
-    rel.live++;
+    rel.pending.push(e.actor);
     x.destroy(null, e);
   }
-  if (rel.live === 0 && ids.length > 0) rel.leaked = ids;
-  if (rel.live === 0) {
-    // Tombstones are freed at the very end.
-    for (const k of Object.keys(x.d.table.entries)) objRelease(x.d.table, Number(k));
-  }
+  rel.live = rel.pending.length;
+  if (rel.pending.length || (x.d.destroying ?? []).length) return;
+  if (ids.length > 0) rel.leaked = ids;
+  // Tombstones are freed at the very end.
+  for (const k of Object.keys(x.d.table.entries)) objRelease(x.d.table, Number(k));
 }
 
 /** No ioctl of this context is still running (each one holds the file, like fdget in the kernel). */
@@ -262,7 +269,7 @@ export const ictxKindMachine = ictxMachine.provide({
     },
     beginRelease: ({ context, event }: Args) => {
       const x = view(context, event.env);
-      x.d.releasing = { live: 0, pass: 0, leaked: [] };
+      x.d.releasing = { live: 0, pass: 0, leaked: [], pending: [] };
       releasePass(x);
     },
     finishRelease: ({ event }: Args) => {

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { record } from '../helpers/record.ts';
+import { openVfio, spawnProc } from '../../actors/api.ts';
+import { ReplaySession } from '../../replay/session.ts';
+import { totalPins } from '../../hardware/physmem.ts';
+import type { Simulation } from '../../actors/sim.ts';
+
+/** Nothing of the iommufd is left: no context or object actor, no dead letter, no pin. */
+function clean(sim: Simulation): void {
+  expect(sim.rt.actorIds().filter((a) => a.startsWith('iommufd:') || a.startsWith('obj:') || a.startsWith('vfio:'))).toEqual([]);
+  expect(sim.rt.deadLetters).toEqual([]);
+  expect(totalPins(sim.world.mem.pm)).toBe(0);
+}
+
+describe('teardown order (fuzzer finds)', () => {
+  it('closing /dev/iommu before the VFIO device: the release waits for the unbind and every destroy it starts', () => {
+    for (const attach of [false, true]) {
+      const { bytes, sim } = record((s) => {
+        const p = spawnProc(s, { rlimitMemlock: 1 << 30 });
+        const buf = p.mmap({ length: 1 << 20 });
+        const fd = p.openIommufd();
+        const ioas = fd.ioasAlloc().out.out_ioas_id;
+        expect(fd.ioasMap({ ioas_id: ioas, flags: 7, user_va: buf, length: 1n << 20n, iova: 0x100000n }).errno).toBe(0);
+        const v = openVfio(p, 0);
+        expect(v.bind(fd).errno).toBe(0);
+        if (attach) expect(v.attach(ioas).errno).toBe(0);
+        expect(p.close(fd.fd)).toBe(0);
+        // The bound device still holds the file: the context lingers.
+        expect(s.rt.actorIds().some((a) => a.startsWith('iommufd:'))).toBe(true);
+        expect(p.close(v.fd)).toBe(0);
+      });
+      clean(sim);
+      expect(ReplaySession.fromBytes(bytes).runToEnd()).toBeNull();
+    }
+  });
+});
