@@ -15,6 +15,7 @@ import { objRemove, type ObjEntry } from './object.ts';
 import { hw, deviceSpec, modelOf, type GroupAttach } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { iommuActorId } from '../hw/iommu.ts';
+import { putRef } from './ioas.ts';
 import { hwptPagingAlloc, objData, type HwptNestedData, type HwptPagingData } from './hw_pagetable.ts';
 import { ioasReservedRegions } from '../../hardware/models/index.ts';
 import { EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, ENOMEM, EOPNOTSUPP, EPERM } from '../../uapi/errno.ts';
@@ -268,6 +269,14 @@ function attachIoas(x: Ictx, devId: number, dev: DeviceData, pasid: number, ioas
  * the id actually attached (the automatic HWPT's for an IOAS).
  */
 export function deviceAttach(x: Ictx, call: Call, devId: number, ptId: number, pasid: number, replace: boolean): { errno: number; ptId: number } {
+  const r = attachPt(x, call, devId, ptId, pasid, replace);
+  // The target's lookup is put before returning, as iommufd_device_attach does: the caller may
+  // have to unbind the device right after (MOCK_DOMAIN with pt_id = the new device's own id).
+  putRef(x, call, ptId);
+  return r;
+}
+
+function attachPt(x: Ictx, call: Call, devId: number, ptId: number, pasid: number, replace: boolean): { errno: number; ptId: number } {
   const devE = x.d.table.entries[devId];
   if (!devE || devE.type !== 'device') return { errno: ENOENT, ptId: 0 };
   const dev = objData<DeviceData>(x.c, devE);

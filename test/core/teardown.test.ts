@@ -34,3 +34,20 @@ describe('teardown order (fuzzer finds)', () => {
     }
   });
 });
+
+describe('attach lookups are put before the caller goes on (fuzzer find)', () => {
+  it('MOCK_DOMAIN with pt_id naming the new device itself fails EINVAL and leaves no device behind', async () => {
+    const { setup } = await import('./helpers.ts');
+    const { mockDomainErr } = await import('../selftest/helpers.ts');
+    const { EINVAL, ENOENT } = await import('../../uapi/errno.ts');
+    const h = setup();
+    const ioas = h.p.iommufd(h.fd).ioasAlloc().out.out_ioas_id;
+    // ids: 1 the IOAS, 2 the stdev, 3 the device the op binds — and tries to attach to itself.
+    expect(mockDomainErr(h, 3).errno).toBe(EINVAL);
+    const info = h.p.iommufd(h.fd).getHwInfo({ dev_id: 3, data_len: 0 });
+    expect(info.errno).toBe(ENOENT);
+    expect(h.p.iommufd(h.fd).destroy(ioas).errno).toBe(0);
+    expect(h.p.close(h.fd)).toBe(0);
+    clean(h.sim);
+  });
+});
