@@ -417,6 +417,13 @@ class Exporter {
       case 'poke':
         this.lines.push(`poke ${who} ${this.addr(BigInt(a.addr))} hex:${hex(a.data)}`);
         return i;
+      case 'sva.bind':
+      case 'sva.unbind':
+        this.lines.push(`sva ${body.call.slice(4)} ${who} ${String(a.dev)}${this.expect(reply?.errno)}`);
+        return i;
+      case 'sva.submit':
+        this.lines.push(`sva submit ${who} ${String(a.dev)} ${a.write ? 'write' : 'read'} ${this.addr(BigInt(a.va))} ${Number(a.length)}${this.expect(reply?.errno)}`);
+        return i;
       case 'peek': {
         const data = ok && reply!.data ? ` expect hex:${hex(reply!.data)}` : '';
         this.lines.push(`peek ${who} ${this.addr(BigInt(a.addr))} ${a.length}${data}`);

@@ -80,6 +80,8 @@ export type Stmt =
   | { op: 'peek'; who: string; addr: Expr; length: Expr; expect: Uint8Array | undefined; pos: Pos }
   | { op: 'dma'; dev: string; accesses: DmaAccess[]; expect: string[] | undefined; expectData: Uint8Array | undefined; pos: Pos }
   | { op: 'exit'; who: string; pos: Pos }
+  /** The SVA accelerator driver model: bind/unbind a device to WHO's address space, submit work on its PASID. */
+  | { op: 'sva'; action: 'bind' | 'unbind' | 'submit'; who: string; dev: string; write: boolean; addr: Expr | undefined; length: Expr | undefined; expect: Expect | undefined; pos: Pos }
   | IoctlStmt
   | { op: 'parallel'; body: Stmt[]; pos: Pos };
 
@@ -645,13 +647,32 @@ function parseAction(p: LineParser, who: string | undefined, pos: Pos, inParalle
     }
     case 'dma':
       return parseDma(p, pos);
+    case 'sva': {
+      const act = p.ident('bind, unbind or submit');
+      if (act.s !== 'bind' && act.s !== 'unbind' && act.s !== 'submit') p.fail(act, `expected bind, unbind or submit, found '${act.s}'`);
+      const w = needWho();
+      const dev = p.ident('a device of the topology').s;
+      let write = false;
+      let addr: Expr | undefined;
+      let length: Expr | undefined;
+      if (act.s === 'submit') {
+        const dir = p.ident('read or write');
+        if (dir.s !== 'read' && dir.s !== 'write') p.fail(dir, `expected read or write, found '${dir.s}'`);
+        write = dir.s === 'write';
+        addr = p.expr();
+        length = p.expr();
+      }
+      const expect = optionalExpect(p);
+      p.end();
+      return { op: 'sva', action: act.s as 'bind' | 'unbind' | 'submit', who: w, dev, write, addr, length, expect, pos };
+    }
     case 'exit': {
       const w = needWho();
       p.end();
       return { op: 'exit', who: w, pos };
     }
     default:
-      p.fail(head, `unknown statement '${kw}' (proc, thread, mmap, memfd, munmap, mprotect, open, close, let, poke, peek, dma, exit, parallel, or WHO: IOCTL …)`);
+      p.fail(head, `unknown statement '${kw}' (proc, thread, mmap, memfd, munmap, mprotect, open, close, let, poke, peek, dma, sva, exit, parallel, or WHO: IOCTL …)`);
   }
 }
 

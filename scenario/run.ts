@@ -310,6 +310,15 @@ class Runner {
         sim.syscall(w.pid, 'proc.exit', {}, w.tid);
         return;
       }
+      case 'sva': {
+        const w = this.who(st.who, st.pos);
+        const args: Record<string, unknown> = { dev: st.dev };
+        if (st.action === 'submit') Object.assign(args, { va: this.value(st.addr!), length: Number(this.value(st.length!)), write: st.write });
+        const r = sim.syscall(w.pid, `sva.${st.action}`, args, w.tid);
+        this.checkErrno(st.expect ?? { errnos: [0], fields: [], pos: st.pos }, r.errno, `sva ${st.action} ${st.dev}`, st.pos);
+        this.log.push(`${line}: sva ${st.action} ${st.dev} -> ${r.errno ? errnoName(r.errno) : st.action === 'bind' ? `pasid ${r.ret}` : 'ok'}`);
+        return;
+      }
       case 'ioctl': {
         const w = this.who(st.who, st.pos);
         const fd = this.fdFor(st, w.pid);
