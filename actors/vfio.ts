@@ -61,8 +61,11 @@ export class VfioFileActor implements SimActor<World> {
     }
     if (env.type === 'request.ret') {
       this.answered(env, ctx);
-      const next = this.st.pending ? undefined : this.st.queued?.shift();
-      if (next) this.ioctl({ ...env, src: next.src, type: 'ioctl', body: next.body }, ctx);
+      // Run the waiting ioctls until one has to wait for the iommufd again.
+      while (!this.st.pending && this.st.queued?.length) {
+        const next = this.st.queued.shift()!;
+        this.ioctl({ ...env, src: next.src, type: 'ioctl', body: next.body }, ctx);
+      }
       return;
     }
     if (env.type === 'close') return this.release(ctx);

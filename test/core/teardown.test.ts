@@ -51,3 +51,28 @@ describe('attach lookups are put before the caller goes on (fuzzer find)', () =>
     clean(h.sim);
   });
 });
+
+describe('concurrent ioctls on one VFIO device file (fuzzer find)', () => {
+  it('every one is answered, in an order the schedule picks, while BIND is with the iommufd', async () => {
+    const { runScenario } = await import('../../scenario/run.ts');
+    const { Simulation } = await import('../../actors/sim.ts');
+    for (const seed of [1, 2, 3, 4]) {
+      const sim = new Simulation({ strategy: { name: 'random', seed } });
+      const r = runScenario(sim, [
+        'proc p uid=1000',
+        'open fd = p /dev/iommu',
+        'open dev = p vfio0',
+        'thread a of p',
+        'thread b of p',
+        'thread c of p',
+        'parallel {',
+        '  a: VFIO_DEVICE_BIND_IOMMUFD on $dev iommufd=$fd expect ok',
+        '  b: 0x3be9 on $dev @raw=hex:0011223344556677 expect ENOTTY',
+        '  c: 0x3bea on $dev @raw=hex:0011223344556677 expect ENOTTY',
+        '}',
+      ].join('\n'));
+      expect(r.failures ?? []).toEqual([]);
+      expect(sim.rt.deadLetters).toEqual([]);
+    }
+  });
+});
