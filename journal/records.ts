@@ -37,7 +37,7 @@ export type JournalRecord =
   | { offset: number; type: 'snap'; value: Snapshot }
   | { offset: number; type: 'end'; value: JournalEnd };
 
-const KIND_INDEX: ReadonlyMap<string, number> = new Map(ENVELOPE_KINDS.map((k, i) => [k, i]));
+export const KIND_INDEX: ReadonlyMap<string, number> = new Map(ENVELOPE_KINDS.map((k, i) => [k, i]));
 
 /**
  * Writer side of the string table: the first use of a string is written
@@ -98,22 +98,6 @@ export class FixedStrings extends StringResolver {
 
 function describe(x: unknown): string {
   return typeof x === 'bigint' ? `${x}n` : typeof x === 'number' ? String(x) : typeof x;
-}
-
-/** Fills a reused positional array for one envelope, so the hot path allocates nothing of its own. */
-export function envelopeRow(row: unknown[], e: Envelope, strings: StringInterner): void {
-  row[1] = e.seq;
-  row[2] = e.t;
-  row[3] = strings.ref(e.src);
-  row[4] = strings.ref(e.dst);
-  row[5] = KIND_INDEX.get(e.kind) ?? e.kind;
-  row[6] = strings.ref(e.type);
-  row[7] = e.body;
-  row[8] = e.cause;
-}
-
-export function newEnvelopeRow(): unknown[] {
-  return [TAG_ENV, 0, 0, 0, 0, 0, 0, null, 0];
 }
 
 export function headerRow(h: JournalHeaderInit): unknown[] {

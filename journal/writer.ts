@@ -1,14 +1,14 @@
 /**
- * Streaming journal writer.  Records are framed into one reused, growing
- * buffer and handed to the sink in large chunks; the per-envelope path
- * reuses a positional row and msgpackr's scratch buffer, so the only
- * per-record work is the encoding itself, one copy and one CRC.
+ * Streaming journal writer.  Records are encoded straight into one reused,
+ * growing buffer, framed in place and handed to the sink in large chunks;
+ * the per-envelope path writes the positional row field by field (no row
+ * array, no copy), so the only per-record work is the encoding and one CRC.
  */
 import type { Envelope } from '../actors/runtime/envelope.ts';
-import { encodeView } from './codec.ts';
+import { Encoder } from './codec.ts';
 import { crc32c } from './crc32c.ts';
-import { FRAME_OVERHEAD, MAX_PAYLOAD, TAG_ENV, TAG_INPUT, fileHeaderBytes, writeU32 } from './frame.ts';
-import { StringInterner, endRow, envelopeRow, headerRow, newEnvelopeRow, snapRow, type JournalHeaderInit } from './records.ts';
+import { MAX_PAYLOAD, TAG_ENV, TAG_INPUT, fileHeaderBytes, writeU32 } from './frame.ts';
+import { KIND_INDEX, StringInterner, endRow, headerRow, snapRow, type JournalHeaderInit } from './records.ts';
 import type { JournalSink } from './sinks.ts';
 
 export { fileSink, memorySink, type JournalSink, type MemorySink, type FileSinkOptions } from './sinks.ts';
@@ -28,7 +28,7 @@ export class JournalWriter {
   private flushed = 0;
   private phase: Phase = 'awaiting-header';
   private readonly strings = new StringInterner();
-  private readonly row = newEnvelopeRow();
+  private readonly enc = new Encoder(0);
   private envelopes = 0;
   private snapshots = 0;
   private records = 0;
@@ -54,7 +54,7 @@ export class JournalWriter {
   /** Returns the record's byte offset in the file. */
   writeHeader(h: JournalHeaderInit): number {
     if (this.phase !== 'awaiting-header') throw new Error(`writeHeader: the header is written once, first (writer is ${this.phase})`);
-    const at = this.frame(encodeView(headerRow(h)));
+    const at = this.frameValue(headerRow(h));
     this.phase = 'open';
     return at;
   }
@@ -75,35 +75,52 @@ export class JournalWriter {
   private writeEnvelopeRow(e: Envelope, tag: number, what: string): number {
     this.expectOpen(what);
     checkEnvelope(e);
-    const row = this.row;
-    row[0] = tag;
-    const mark = this.strings.size;
-    envelopeRow(row, e, this.strings);
+    const strings = this.strings;
+    const mark = strings.size;
     try {
-      const at = this.frame(encodeView(row));
+      // [tag, seq, t, src, dst, kind, type, body, cause] (format.md), written in place
+      const enc = this.begin();
+      enc.ensure(2);
+      enc.buf[enc.pos++] = 0x99;
+      enc.buf[enc.pos++] = tag;
+      enc.number(e.seq);
+      enc.number(e.t);
+      this.ref(enc, e.src);
+      this.ref(enc, e.dst);
+      const k = KIND_INDEX.get(e.kind);
+      if (k !== undefined) enc.number(k);
+      else enc.string(e.kind);
+      this.ref(enc, e.type);
+      enc.value(e.body, 1);
+      enc.number(e.cause);
+      const at = this.commit();
       if (tag === TAG_ENV) this.envelopes++;
       return at;
     } catch (err) {
       // the strings this record would have defined never reached the file
-      this.strings.truncate(mark);
+      strings.truncate(mark);
       throw err;
-    } finally {
-      row[7] = null; // do not keep the body alive
     }
+  }
+
+  private ref(enc: Encoder, s: string): void {
+    const r = this.strings.ref(s);
+    if (typeof r === 'number') enc.number(r);
+    else enc.string(r);
   }
 
   /** A snapshot of all actor state after delivery `seq`; carries the string table so readers can start here. */
   writeSnapshot(seq: number, state: unknown): number {
     this.expectOpen('writeSnapshot');
     checkSeq(seq, 'snapshot seq');
-    const at = this.frame(encodeView(snapRow(seq, state, this.strings.strings)));
+    const at = this.frameValue(snapRow(seq, state, this.strings.strings));
     this.snapshots++;
     return at;
   }
 
   writeEnd(info?: unknown): number {
     this.expectOpen('writeEnd');
-    const at = this.frame(encodeView(endRow(this.envelopes, this.snapshots, info)));
+    const at = this.frameValue(endRow(this.envelopes, this.snapshots, info));
     this.phase = 'ended';
     return at;
   }
@@ -129,27 +146,35 @@ export class JournalWriter {
     }
   }
 
-  private frame(payload: Uint8Array): number {
-    const n = payload.length;
-    if (n > MAX_PAYLOAD) throw new RangeError(`journal record of ${n} bytes exceeds the ${MAX_PAYLOAD}-byte limit`);
-    this.reserve(n + FRAME_OVERHEAD);
-    const b = this.out;
+  private frameValue(row: unknown[]): number {
+    this.begin().value(row);
+    return this.commit();
+  }
+
+  /** Start a record: the encoder writes its payload in place, after room for the length and CRC. */
+  private begin(): Encoder {
+    const enc = this.enc;
+    enc.attach(this.out, this.pos + 8);
+    return enc;
+  }
+
+  /** Frame the payload the encoder just wrote; nothing counts as written until this succeeds. */
+  private commit(): number {
+    const enc = this.enc;
     const o = this.pos;
+    const start = o + 8;
+    const n = enc.pos - start;
+    if (n > MAX_PAYLOAD) throw new RangeError(`journal record of ${n} bytes exceeds the ${MAX_PAYLOAD}-byte limit`);
+    enc.ensure(4);
+    const b = (this.out = enc.buf); // the encoder may have grown the buffer
     writeU32(b, o, n);
-    writeU32(b, o + 4, crc32c(payload, 0, n));
-    b.set(payload, o + 8);
-    writeU32(b, o + 8 + n, n);
-    this.pos = o + n + FRAME_OVERHEAD;
+    writeU32(b, o + 4, crc32c(b, start, start + n));
+    writeU32(b, start + n, n);
+    this.pos = start + n + 4;
     this.records++;
     const at = this.flushed + o;
     if (this.pos >= this.flushBytes) this.flush();
     return at;
-  }
-
-  private reserve(n: number): void {
-    if (this.pos + n <= this.out.length) return;
-    this.flush();
-    if (n > this.out.length) this.out = new Uint8Array(n);
   }
 }
 
