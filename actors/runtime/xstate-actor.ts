@@ -55,16 +55,77 @@ export interface MachineEvent<B = unknown> {
   env: Envelope<B>;
 }
 
+type ActionFn = (args: unknown, params: unknown) => void;
+/** State value → event type → the actions of a plain targetless transition. */
+type DirectTable = Map<string, Map<string, ActionFn[]>>;
+
+const directTables = new WeakMap<AnyStateMachine, DirectTable>();
+
+/**
+ * The transitions of `machine` that may run without xstate's macrostep:
+ * in a top-level atomic state with no `always` (and none on the root), an
+ * event whose only transition has no target, no guard and only named custom
+ * actions (no assign or other built-ins).  Taking such a transition changes
+ * neither the state value nor any other part of the snapshot but what the
+ * actions do to the context, so running the actions directly is the same
+ * step.  Anything else (a target, a guard, an eventless transition to
+ * re-check) goes through `actor.send`.
+ */
+function directTable(machine: AnyStateMachine): DirectTable {
+  let t = directTables.get(machine);
+  if (t) return t;
+  t = new Map();
+  const root = machine.root as any;
+  const impl = (machine.implementations?.actions ?? {}) as Record<string, unknown>;
+  if (!root.always?.length) {
+    for (const [name, node] of Object.entries(root.states ?? {}) as [string, any][]) {
+      if (node.type !== 'atomic' || node.always?.length || node.entry?.length || node.exit?.length) continue;
+      const events = new Map<string, ActionFn[]>();
+      const transitions = node.transitions as Map<string, any[]>;
+      if ([...transitions.keys()].some((k) => k.includes('*'))) continue;
+      for (const [type, list] of transitions) {
+        if (list.length !== 1 || type.startsWith('xstate.')) continue;
+        const tr = list[0];
+        if (tr.target !== undefined || tr.guard !== undefined || tr.reenter) continue;
+        const fns: ActionFn[] = [];
+        for (const a of tr.actions as unknown[]) {
+          const fn = typeof a === 'string' ? impl[a] : undefined;
+          if (typeof fn !== 'function' || 'resolve' in fn) break;
+          fns.push(fn as ActionFn);
+        }
+        if (fns.length === (tr.actions as unknown[]).length) events.set(type, fns);
+      }
+      t.set(name, events);
+    }
+  }
+  directTables.set(machine, t);
+  return t;
+}
+
+export interface XStateActorOptions {
+  input?: unknown;
+  snapshot?: unknown;
+  /**
+   * Run plain targetless transitions (see directTable) without xstate's
+   * macrostep: for an actor that handles many messages in one steady state
+   * (the iommufd file context), where xstate's per-send bookkeeping would
+   * dominate.  Lifecycle transitions still go through the machine.
+   */
+  direct?: boolean;
+}
+
 export class XStateActor<W = unknown> implements SimActor<W> {
   private readonly actor: Actor<AnyStateMachine>;
   private failure: unknown = undefined;
+  private readonly direct: DirectTable | null;
 
   constructor(
     readonly id: string,
     readonly kind: string,
     machine: AnyStateMachine,
-    opts: { input?: unknown; snapshot?: unknown },
+    opts: XStateActorOptions,
   ) {
+    this.direct = opts.direct ? directTable(machine) : null;
     this.actor = quietCreate(() =>
       opts.snapshot !== undefined
         ? createActor(machine, { id, snapshot: opts.snapshot as never })
@@ -80,7 +141,12 @@ export class XStateActor<W = unknown> implements SimActor<W> {
     const prev = current;
     current = ctx;
     try {
-      this.actor.send({ type: env.type, env });
+      const fns = this.direct ? this.directActions(env.type) : undefined;
+      if (fns) {
+        const snap = this.actor.getSnapshot();
+        const args = { context: snap.context, event: { type: env.type, env }, self: this.actor, system: this.actor.system };
+        for (let i = 0; i < fns.length; i++) fns[i]!(args, undefined);
+      } else this.actor.send({ type: env.type, env });
     } finally {
       current = prev;
     }
@@ -89,6 +155,12 @@ export class XStateActor<W = unknown> implements SimActor<W> {
       this.failure = undefined;
       throw f instanceof Error ? f : new Error(String(f));
     }
+  }
+
+  private directActions(type: string): ActionFn[] | undefined {
+    const snap = this.actor.getSnapshot();
+    if (snap.status !== 'active' || typeof snap.value !== 'string') return undefined;
+    return this.direct!.get(snap.value)?.get(type);
   }
 
   persist(): unknown {
