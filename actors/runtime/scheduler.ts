@@ -16,7 +16,6 @@ export interface Pending extends Candidate {
 }
 
 interface Channel {
-  readonly key: string;
   readonly q: Pending[];
   head: number;
 }
@@ -37,7 +36,8 @@ export interface Pick {
 }
 
 export class Scheduler {
-  private readonly channels = new Map<string, Channel>();
+  /** src → dst → channel (two lookups on strings that are already hashed, no key to build). */
+  private readonly channels = new Map<string, Map<string, Channel>>();
   /** Non-empty channels; kept small (one per concurrently talking pair). */
   private active: Channel[] = [];
   private nextId = 1;
@@ -45,6 +45,8 @@ export class Scheduler {
   private clock: ClockState = createClock();
   private strategy: Strategy;
   private readonly scratch: Pending[] = [];
+  /** next()'s answer, reused: valid until the following call. */
+  private readonly pick: Pick = { env: null as unknown as Envelope, choice: undefined };
 
   constructor(strategy: Strategy | StrategySpec = { name: 'fifo' }) {
     this.strategy = 'pick' in strategy ? strategy : createStrategy(strategy);
@@ -72,12 +74,10 @@ export class Scheduler {
   }
 
   private enqueue(p: Pending): void {
-    const key = p.src + '\u2192' + p.dst;
-    let ch = this.channels.get(key);
-    if (!ch) {
-      ch = { key, q: [], head: 0 };
-      this.channels.set(key, ch);
-    }
+    let bySrc = this.channels.get(p.src);
+    if (!bySrc) this.channels.set(p.src, (bySrc = new Map()));
+    let ch = bySrc.get(p.dst);
+    if (!ch) bySrc.set(p.dst, (ch = { q: [], head: 0 }));
     if (ch.head === ch.q.length) {
       ch.q.length = 0;
       ch.head = 0;
@@ -94,14 +94,24 @@ export class Scheduler {
     return out;
   }
 
-  /** Pick, dequeue and stamp the next delivery; null when nothing is pending. */
+  /**
+   * Pick, dequeue and stamp the next delivery; null when nothing is pending.
+   * The returned object is reused by the next call (its `env` is not).
+   */
   next(): Pick | null {
     const act = this.active;
     if (act.length === 0) return null;
     let chosen: Pending;
     let choice: Pick['choice'];
     if (act.length === 1) {
-      chosen = act[0]!.q[act[0]!.head]!;
+      // one talking pair: no choice, and its head leaves the channel directly
+      const c = act[0]!;
+      chosen = c.q[c.head++]!;
+      if (c.head === c.q.length) {
+        act.length = 0;
+        c.q.length = 0;
+        c.head = 0;
+      }
     } else {
       const cands = this.scratch;
       cands.length = 0;
@@ -110,8 +120,8 @@ export class Scheduler {
       const index = this.strategy.pick(cands, this.seq + 1);
       chosen = cands[index]!;
       choice = { index, of: cands.length, pendingId: chosen.id };
+      this.dequeue(chosen);
     }
-    this.dequeue(chosen);
     const env: Envelope = {
       seq: ++this.seq,
       t: tick(this.clock),
@@ -122,7 +132,10 @@ export class Scheduler {
       body: chosen.body,
       cause: chosen.cause,
     };
-    return choice ? { env, choice } : { env };
+    const pick = this.pick;
+    pick.env = env;
+    pick.choice = choice;
+    return pick;
   }
 
   private dequeue(p: Pending): void {
