@@ -63,22 +63,34 @@ export interface ObjectBehaviour {
   lateOpErrno?: number;
 }
 
+/** One per delivery; methods on the prototype so making it allocates no closures. */
+class ObjSelfImpl implements ObjSelf {
+  readonly data: any;
+  readonly world: World;
+  readonly actorId: string;
+  constructor(
+    readonly context: ObjContext,
+    readonly env: Envelope<any>,
+    readonly c: DeliveryContext<World>,
+  ) {
+    this.data = context.data;
+    this.world = c.world;
+    this.actorId = env.dst;
+  }
+  post(dst: string, kind: Envelope['kind'], type: string, body: unknown): void {
+    this.c.post(dst, kind, type, body);
+  }
+  request(op: string, args: Record<string, unknown>): void {
+    this.c.post(this.context.ctx, 'internal', 'request', { op, from: this.context.id, ...args });
+  }
+  expect(n = 1): void {
+    const td = (this.context.data.teardown ??= { outstanding: 0 });
+    td.outstanding += n;
+  }
+}
+
 function self(context: ObjContext, env: Envelope<any>): ObjSelf {
-  const c = currentDelivery<World>();
-  return {
-    context,
-    data: context.data,
-    env,
-    c,
-    world: c.world,
-    actorId: env.dst,
-    post: (dst, kind, type, body) => c.post(dst, kind, type, body),
-    request: (op, args) => c.post(context.ctx, 'internal', 'request', { op, from: context.id, ...args }),
-    expect: (n = 1) => {
-      const td = (context.data.teardown ??= { outstanding: 0 });
-      td.outstanding += n;
-    },
-  };
+  return new ObjSelfImpl(context, env, currentDelivery<World>());
 }
 
 /** Where a synchronous invocation's result lands (see invokeOp). */
