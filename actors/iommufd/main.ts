@@ -136,9 +136,19 @@ function settle(x: IctxImpl, call: Call, step: Step, entry: IoctlEntry): void {
   finish(x, call, step, entry);
 }
 
+/**
+ * The table entry of each command the dispatcher accepted, per build (a pure
+ * function of cmd and testBuild): a resumed call finds its entry here instead
+ * of being dispatched again.  After a restore the first resume fills it.
+ */
+const ENTRIES: [Map<number, IoctlEntry>, Map<number, IoctlEntry>] = [new Map(), new Map()];
+
 const entryOf = (call: Call, testBuild: boolean): IoctlEntry => {
+  const known = ENTRIES[testBuild ? 1 : 0].get(call.cmd >>> 0);
+  if (known) return known;
   const d = dispatchIoctl(call.cmd, call.arg, { testBuild });
   if (d.route !== 'iommufd' || !d.ok) throw new Error(`iommufd: call ${call.id} lost its table entry`);
+  ENTRIES[testBuild ? 1 : 0].set(call.cmd >>> 0, d.entry);
   return d.entry;
 };
 
@@ -155,6 +165,7 @@ function onIoctl(x: IctxImpl, env: Envelope<IoctlBody>): void {
   if (!d.ok) return reply(x, env.src, d.errno);
   const h: IoctlHandler | undefined = IOCTL_HANDLERS[d.entry.name];
   if (!h) return reply(x, env.src, ENOTTY);
+  ENTRIES[x.c.world.config.testBuild ? 1 : 0].set(cmd >>> 0, d.entry);
   const call = newCall(x, env, cmd, arg, pid, d.entry.name, d.userSize, d.kbuf);
   const step = h.start(x, call, decode(d.entry.layout, d.kbuf) as Record<string, unknown>, d.entry);
   settle(x, call, step, d.entry);
@@ -291,11 +302,11 @@ export function createIctxActor(file: number, pid: number): SimActor<World> {
     vfioIoas: 0,
     pid,
   };
-  return new XStateActor<World>(ictxActorId(file), ICTX_KIND, ictxKindMachine, { input: { file, data } });
+  return new XStateActor<World>(ictxActorId(file), ICTX_KIND, ictxKindMachine, { input: { file, data }, direct: true });
 }
 
 export function restoreIctxActor(id: string, state: unknown): SimActor<World> {
-  return new XStateActor<World>(id, ICTX_KIND, ictxKindMachine, { snapshot: state });
+  return new XStateActor<World>(id, ICTX_KIND, ictxKindMachine, { snapshot: state, direct: true });
 }
 
 /** Every actor kind the iommufd core makes, for Runtime.restore. */
