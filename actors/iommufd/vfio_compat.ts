@@ -345,7 +345,9 @@ function unmapDma(x: Ictx, call: Call): Step {
 function sendUnmap(x: Ictx, call: Call): Step {
   const cmd = call.s.cmd as { iova: bigint; size: bigint };
   call.s.stage = 'unmap';
-  x.send(call, call.s.ioas as number, 'unmap', { iova: cmd.iova, length: cmd.size, all: false, emptyOk: true });
+  // B14 (spec/bugs.md): the compat path passed the native unmap's ENOENT for an empty range through.
+  const emptyOk = x.c.world.config.variant !== 'B14';
+  x.send(call, call.s.ioas as number, 'unmap', { iova: cmd.iova, length: cmd.size, all: false, emptyOk });
   return 'wait';
 }
 
