@@ -13,7 +13,7 @@
  * returned by earlier calls), so the shrinker can drop calls and run again.
  */
 import { Simulation, INIT_PID } from '../actors/sim.ts';
-import { KERNEL_ACTOR } from '../actors/kernel.ts';
+import { KERNEL_ACTOR, ioctlTarget } from '../actors/kernel.ts';
 import { ThreadActor, threadActorId, type ThreadStep } from '../actors/thread.ts';
 import { deviceActorId, DeviceActor } from '../actors/hw/device.ts';
 import { TRANSLATION_ACTOR } from '../actors/hw/translation.ts';
@@ -146,13 +146,13 @@ class Executor {
     switch (c.k) {
       case 'ioctl': {
         const fd = fds[c.fd] ?? c.fd;
-        const file = sim.world.procs[pid]?.fds[fd];
-        const desc = file === undefined ? undefined : sim.world.files[file];
-        if (!desc || desc.kind === 'memfd') {
-          this.note(c.cmd, EBADF);
+        // The same routing as the kernel's: EBADF for no file, ENOTTY for files without an ioctl.
+        const target = ioctlTarget(sim.world, pid, fd);
+        if ('errno' in target) {
+          this.note(c.cmd, target.errno);
           return null;
         }
-        sim.rt.inject(t.id, desc.actor, 'ioctl', 'ioctl', { cmd: c.cmd >>> 0, arg: this.patch(c.arg, c.refs), pid });
+        sim.rt.inject(t.id, target.actor, 'ioctl', 'ioctl', { cmd: c.cmd >>> 0, arg: this.patch(c.arg, c.refs), pid });
         const f = expectReply(`ioctl 0x${(c.cmd >>> 0).toString(16)}`);
         if (f) return f;
         const r = t.st.last as { errno: number; arg?: Uint8Array };
