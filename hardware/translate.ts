@@ -707,18 +707,24 @@ interface SparseBytes {
 function sparseOf(a: Uint32Array | Float64Array | Uint8Array | Int32Array): SparseBytes {
   const u = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const runs: [number, Uint8Array][] = [];
+  // Scan 32-bit words (every cache array is word-sized and aligned): this runs at every snapshot.
+  if (a.byteOffset % 4 !== 0 || a.byteLength % 4 !== 0) {
+    runs.push([0, u.slice()]);
+    return { length: u.length, runs };
+  }
+  const w = new Uint32Array(a.buffer, a.byteOffset, a.byteLength >> 2);
   let i = 0;
-  while (i < u.length) {
-    while (i < u.length && u[i] === 0) i++;
-    if (i >= u.length) break;
+  while (i < w.length) {
+    while (i < w.length && w[i] === 0) i++;
+    if (i >= w.length) break;
     const start = i;
-    // A run ends after 16 zero bytes, so short gaps do not split it.
+    // A run ends after 4 zero words (16 bytes), so short gaps do not split it.
     let zeros = 0;
-    while (i < u.length && zeros < 16) {
-      zeros = u[i] === 0 ? zeros + 1 : 0;
+    while (i < w.length && zeros < 4) {
+      zeros = w[i] === 0 ? zeros + 1 : 0;
       i++;
     }
-    runs.push([start, u.slice(start, i - zeros)]);
+    runs.push([start * 4, u.slice(start * 4, (i - zeros) * 4)]);
   }
   return { length: u.length, runs };
 }
