@@ -11,7 +11,7 @@
 import { deviceMachine } from '../../machines/device.ts';
 import { defineObjectKind, invokeOp } from './object-actor.ts';
 import type { Call, Ictx, IoctlHandler } from './ioctl.ts';
-import { objRemove, type ObjEntry } from './object.ts';
+import { objRemove, reportUseAfterFree, type ObjEntry } from './object.ts';
 import { hw, deviceSpec, modelOf, type GroupAttach } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { iommuActorId } from '../hw/iommu.ts';
@@ -242,7 +242,14 @@ function attachIoas(x: Ictx, devId: number, dev: DeviceData, pasid: number, ioas
   for (const id of ids) {
     // A HWPT whose last user is going away is skipped (iommufd_lock_obj fails on it).
     const h = hwptOf(x, id);
-    if (!h) continue;
+    if (!h) {
+      // B06 (spec/bugs.md): the walk took no "get unless zero" reference, so a HWPT whose last
+      // device detached (users 0, destroy under way) was attached to.  KASAN analogue, then skip.
+      if (x.c.world.config.variant === 'B06' && (x.d.destroying ?? []).some((a) => (x.c.peek(a) as { context?: { id?: number } } | undefined)?.context?.id === id)) {
+        reportUseAfterFree(x.c.world.kobj, `device ${devId} attached to auto HWPT ${id} of IOAS ${ioas.id}, whose last user is gone (being destroyed)`);
+      }
+      continue;
+    }
     if (old && old.e.id === id) return { errno: 0, hwpt: id };
     const e = doAttach(x, devId, dev, pasid, h, old);
     if (e === 0) return { errno: 0, hwpt: id };
