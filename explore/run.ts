@@ -16,7 +16,10 @@ import type { JournalWriter } from '../journal/index.ts';
 import { encodeValue } from '../journal/index.ts';
 import { modelState } from '../replay/session.ts';
 import { allInvariants, checkOracles, type CallResult, type Invariant } from './invariants.ts';
-import { compileCall, resolveArgs, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
+import { IOMMU_TEST_CMD } from '../uapi/ioctl.ts';
+import { decode } from '../uapi/layout.ts';
+import * as S from '../uapi/structs.ts';
+import { compileCall, mockDomainArg, resolveArgs, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
 import { EXPLORE_ACCESS_NODE } from './access.ts';
 import { EBADF } from '../uapi/errno.ts';
 
@@ -208,6 +211,14 @@ export function setupScenario(sim: Simulation, sc: Scenario): { bindings: Bindin
       case 'dma': {
         const pasid = s.pasid !== undefined ? Number(b[s.pasid.replace(/^\$/, '')]) : undefined;
         sim.dma(s.dev, [{ iova: BigInt(b[s.buf]!), length: s.length, write: s.write, ...(pasid !== undefined ? { pasid } : {}) }]);
+        break;
+      }
+      case 'mockDomain': {
+        const r = p.ioctl(Number(b[s.fd]), IOMMU_TEST_CMD, mockDomainArg(Number(b[s.ioas])));
+        if (r.errno) fail('mockDomain', r.errno);
+        const out = decode(S.iommu_test_cmd_views.mock_domain, r.arg) as { mock_domain: { out_stdev_id: number; out_idev_id: number } };
+        b[s.as] = out.mock_domain.out_stdev_id;
+        if (s.dev) b[s.dev] = out.mock_domain.out_idev_id;
         break;
       }
       case 'accessPin': {

@@ -13,12 +13,14 @@ import type { ArgPatch, ThreadStep } from '../actors/thread.ts';
 import { pack } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
 import {
+  IOMMU_TEST_CMD, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU,
   IOMMU_DESTROY, IOMMU_IOAS_ALLOC, IOMMU_IOAS_IOVA_RANGES, IOMMU_IOAS_MAP, IOMMU_IOAS_UNMAP, IOMMU_VFIO_IOAS,
 } from '../uapi/ioctl.ts';
 import {
   IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_VFIO_IOAS_CLEAR, IOMMU_VFIO_IOAS_GET,
-  IOMMU_VFIO_IOAS_SET,
+  IOMMU_VFIO_IOAS_SET, IOMMU_TEST_OP_MOCK_DOMAIN,
 } from '../uapi/enums.ts';
+import { scalarArg } from '../actors/api.ts';
 import type { SimConfig } from '../actors/world.ts';
 import type { TopologySpec } from '../hardware/topology.ts';
 
@@ -36,6 +38,8 @@ export type SetupStep =
   | { op: 'poke'; buf: string; length: bigint }
   /** Any system call (e.g. sva.bind); `$x` args are setup bindings; `as` binds its return value. */
   | { op: 'syscall'; call: string; args: Record<string, SyscallArg>; as?: string }
+  /** IOMMU_TEST_OP_MOCK_DOMAIN on an IOAS: a mock device bound and attached; `as` binds the stdev id, `dev` the device id. */
+  | { op: 'mockDomain'; fd: string; ioas: string; as: string; dev?: string }
   /** A device DMA burst of one access, run to completion (fills the device's caches). */
   | { op: 'dma'; dev: string; buf: string; length: number; write: boolean; pasid?: string };
 
@@ -51,6 +55,11 @@ export type CallOp =
   | { op: 'iovaRanges'; fd: string; ioas: Ref; buf: string }
   | { op: 'vfioIoas'; fd: string; ioas: Ref; vop: 'get' | 'set' | 'clear' }
   | { op: 'close'; fd: string }
+  /** IOMMU_TEST_OP_MOCK_DOMAIN(pt_id): a new mock device attached to the IOAS (auto HWPT). */
+  | { op: 'mockDomain'; fd: string; ioas: Ref }
+  /** VFIO type1 compat on the iommufd: VFIO_SET_IOMMU(type) and VFIO_IOMMU_UNMAP_DMA(iova, size). */
+  | { op: 'vfioSetIommu'; fd: string; type: number }
+  | { op: 'vfioUnmapDma'; fd: string; iova: bigint; size: bigint }
   /** Any system call (munmap, proc.exit, sva.bind/unbind/submit...); `$x` args are setup bindings. */
   | { op: 'syscall'; call: string; args: Record<string, SyscallArg> };
 
@@ -139,9 +148,22 @@ export function compileCall(c: CallOp, b: Bindings): ThreadStep {
     }
     case 'close':
       return { op: 'syscall', call: 'close', args: { fd: fdOf(b, c.fd) } };
+    case 'mockDomain': {
+      const id = idField(b, c.ioas, 8);
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_TEST_CMD, arg: mockDomainArg(id.value), ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'vfioSetIommu':
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: VFIO_SET_IOMMU, arg: scalarArg(c.type) };
+    case 'vfioUnmapDma':
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: VFIO_IOMMU_UNMAP_DMA, arg: pack(S.vfio_iommu_type1_dma_unmap, { argsz: S.vfio_iommu_type1_dma_unmap.size, flags: 0, iova: c.iova, size: c.size }) };
     case 'syscall':
       return { op: 'syscall', call: c.call, args: resolveArgs(b, c.args) };
   }
+}
+
+/** struct iommu_test_cmd for MOCK_DOMAIN on `ptId`. */
+export function mockDomainArg(ptId: number): Uint8Array {
+  return pack(S.iommu_test_cmd_views.mock_domain, { size: S.iommu_test_cmd.size, op: IOMMU_TEST_OP_MOCK_DOMAIN, id: ptId } as never);
 }
 
 /** Does any call read or write a thread variable (then those threads share state). */

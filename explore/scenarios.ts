@@ -137,11 +137,48 @@ Object.assign(SCENARIOS, {
   },
 } satisfies Record<string, Scenario>);
 
+/** Variants of device / auto-HWPT / compat bugs (B05, B06, B14). */
+Object.assign(SCENARIOS, {
+  'auto-hwpt-create-race': {
+    name: 'auto-hwpt-create-race',
+    description: 'B05 trigger: IOAS with a mapping; two threads MOCK_DOMAIN the same IOAS (both want an automatic HWPT)',
+    exposes: 'B05',
+    setup: [...proc1, { op: 'map', fd: 'fd', ioas: 'ioas', buf: 'buf', iova: 0x1000000n, length: 0x2000n }],
+    threads: [
+      [{ op: 'mockDomain', fd: '$fd', ioas: '$ioas' }],
+      [{ op: 'mockDomain', fd: '$fd', ioas: '$ioas' }],
+    ],
+  },
+  'auto-hwpt-destroy-race': {
+    name: 'auto-hwpt-destroy-race',
+    description: "B06 trigger: a mock device is the only user of the IOAS's auto HWPT; one thread destroys it (its HWPT goes) while another MOCK_DOMAINs the IOAS",
+    exposes: 'B06',
+    setup: [...proc1, { op: 'map', fd: 'fd', ioas: 'ioas', buf: 'buf', iova: 0x1000000n, length: 0x1000n }, { op: 'mockDomain', fd: 'fd', ioas: 'ioas', as: 'stdev' }],
+    threads: [
+      [{ op: 'destroy', fd: '$fd', id: '$stdev' }],
+      [{ op: 'mockDomain', fd: '$fd', ioas: '$ioas' }],
+    ],
+  },
+  'compat-unmap-empty': {
+    name: 'compat-unmap-empty',
+    description: 'B14 trigger: VFIO_SET_IOMMU(type1v2) on the compat IOAS, then VFIO_IOMMU_UNMAP_DMA of a range nothing maps; native UNMAP of the same range alongside',
+    exposes: 'B14',
+    setup: [...proc1],
+    threads: [
+      [{ op: 'vfioIoas', fd: '$fd', ioas: '$ioas', vop: 'set' }, { op: 'vfioSetIommu', fd: '$fd', type: 3 }, { op: 'vfioUnmapDma', fd: '$fd', iova: 0x100000n, size: 0x1000n }],
+      [{ op: 'unmap', fd: '$fd', ioas: '$ioas', iova: 0x100000n, length: 0x1000n }],
+    ],
+    oracles: [{ name: 'compat-unmap-empty' }],
+  },
+} satisfies Record<string, Scenario>);
+
 /** The variants the model implements, with the scenario that exposes each. */
-export const VARIANTS: Record<string, { scenario: string; summary: string }> = {
+export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
+  B06: { scenario: 'auto-hwpt-destroy-race', summary: 'the auto-HWPT list walk took no "get unless zero" reference: a HWPT being destroyed was attached to', suite: 2, budget: { por: 2000 } },
+  B14: { scenario: 'compat-unmap-empty', summary: 'VFIO-compat UNMAP_DMA of an empty range failed ENOENT instead of succeeding with size 0', suite: 2 },
   S01: { scenario: 'sva-exit-unbind', summary: "the SVA domain's mm release callback did not block the PASID: the IOMMU walked the exited process's freed page tables" },
   S02: { scenario: 'sva-bind-unbind', summary: "bind took the SVA domain's user reference after dropping iommu_sva_lock: the unbind of the last bond freed the domain under the new bond" },
   S03: { scenario: 'sva-munmap-dma', summary: 'munmap freed the pages before the SVA domain\'s IOTLB/ATC flush ran (deferred to a workqueue)' },
