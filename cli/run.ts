@@ -1,6 +1,7 @@
 /** `iommufd-sim run SCENARIO`: run a scenario and write its journal. */
 import { basename, extname, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseTopology, type TopologySpec } from '../hardware/topology.ts';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { Simulation } from '../actors/sim.ts';
@@ -26,6 +27,19 @@ async function loadScenario(name: string): Promise<{ fn: ScenarioFn; label: stri
   return { fn, label: basename(path, extname(path)) };
 }
 
+/** A topology file: JSON as hardware/topology.ts parseTopology accepts it; every problem is listed. */
+export function loadTopology(path: string): TopologySpec {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError(`--topology ${path}: ${(e as Error).message}`);
+  }
+  const r = parseTopology(json);
+  if (!r.ok) throw new CliError(`--topology ${path}: ${r.errors.join('; ')}`);
+  return r.spec;
+}
+
 function parseStrategy(v: string): StrategySpec['name'] {
   if (v !== 'fifo' && v !== 'random' && v !== 'pct') throw new CliError(`--strategy must be fifo, random or pct (got '${v}')`);
   return v;
@@ -40,11 +54,13 @@ export function registerRunCommand(program: Command): void {
     .option('--strategy <name>', 'scheduling strategy: fifo, random or pct', parseStrategy, 'fifo' as StrategySpec['name'])
     .option('--journal <file>', 'journal path (default: <scenario>.journal)')
     .option('--snapshot-every <n>', 'deliveries between snapshots', parseIntOpt, 1000)
-    .action(async (scenario: string, o: { seed: number | string; strategy: StrategySpec['name']; journal?: string; snapshotEvery: number }) => {
+    .option('--topology <file>', 'JSON description of the IOMMUs and devices (default: the built-in topology)')
+    .action(async (scenario: string, o: { seed: number | string; strategy: StrategySpec['name']; journal?: string; snapshotEvery: number; topology?: string }) => {
       const { fn, label } = await loadScenario(scenario);
+      const topology = o.topology ? loadTopology(o.topology) : undefined;
       const file = o.journal ?? `${label}.journal`;
       const strategy: StrategySpec = o.strategy === 'fifo' ? { name: 'fifo' } : o.strategy === 'random' ? { name: 'random', seed: o.seed } : { name: 'pct', seed: o.seed, depth: 3, steps: 1000 };
-      const sim = new Simulation({ seed: o.seed, strategy, journal: new JournalWriter(fileSink(file)), snapshotEvery: o.snapshotEvery, scenario: { name: label, source: scenario } });
+      const sim = new Simulation({ seed: o.seed, strategy, journal: new JournalWriter(fileSink(file)), snapshotEvery: o.snapshotEvery, scenario: { name: label, source: scenario }, ...(topology ? { topology } : {}) });
       try {
         await fn(sim);
       } finally {
