@@ -417,6 +417,12 @@ class Exporter {
       case 'poke':
         this.lines.push(`poke ${who} ${this.addr(BigInt(a.addr))} hex:${hex(a.data)}`);
         return i;
+      case 'read':
+      case 'write': {
+        const fd = this.fdName.get(`${body.pid}.${a.fd}`) ?? String(a.fd);
+        this.lines.push(`${body.call} ${who} ${fd} ${this.addr(BigInt(a.buf))} ${Number(a.count)}${this.expect(reply?.errno)}`);
+        return i;
+      }
       case 'sva.bind':
       case 'sva.unbind':
         this.lines.push(`sva ${body.call.slice(4)} ${who} ${String(a.dev)}${this.expect(reply?.errno)}`);

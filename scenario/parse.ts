@@ -80,6 +80,9 @@ export type Stmt =
   | { op: 'peek'; who: string; addr: Expr; length: Expr; expect: Uint8Array | undefined; pos: Pos }
   | { op: 'dma'; dev: string; accesses: DmaAccess[]; expect: string[] | undefined; expectData: Uint8Array | undefined; pos: Pos }
   | { op: 'exit'; who: string; pos: Pos }
+  /** read(2)/write(2) on an fd (a fault or vEVENTQ fd): the bytes go through user memory at BUF. */
+  | { op: 'read'; who: string; fd: string | Expr; buf: Expr; length: Expr; expect: Expect | undefined; pos: Pos }
+  | { op: 'write'; who: string; fd: string | Expr; buf: Expr; length: Expr; expect: Expect | undefined; pos: Pos }
   /** The SVA accelerator driver model: bind/unbind a device to WHO's address space, submit work on its PASID. */
   | { op: 'sva'; action: 'bind' | 'unbind' | 'submit'; who: string; dev: string; write: boolean; addr: Expr | undefined; length: Expr | undefined; expect: Expect | undefined; pos: Pos }
   | IoctlStmt
@@ -647,6 +650,17 @@ function parseAction(p: LineParser, who: string | undefined, pos: Pos, inParalle
     }
     case 'dma':
       return parseDma(p, pos);
+    case 'read':
+    case 'write': {
+      const w = needWho();
+      const t = p.peek();
+      const fd: string | Expr = t?.k === 'var' || t?.k === 'num' ? p.expr() : p.ident('an fd name or $variable').s;
+      const buf = p.expr();
+      const length = p.expr();
+      const expect = optionalExpect(p);
+      p.end();
+      return { op: kw, who: w, fd, buf, length, expect, pos };
+    }
     case 'sva': {
       const act = p.ident('bind, unbind or submit');
       if (act.s !== 'bind' && act.s !== 'unbind' && act.s !== 'submit') p.fail(act, `expected bind, unbind or submit, found '${act.s}'`);
@@ -672,7 +686,7 @@ function parseAction(p: LineParser, who: string | undefined, pos: Pos, inParalle
       return { op: 'exit', who: w, pos };
     }
     default:
-      p.fail(head, `unknown statement '${kw}' (proc, thread, mmap, memfd, munmap, mprotect, open, close, let, poke, peek, dma, sva, exit, parallel, or WHO: IOCTL …)`);
+      p.fail(head, `unknown statement '${kw}' (proc, thread, mmap, memfd, munmap, mprotect, open, close, let, poke, peek, read, write, dma, sva, exit, parallel, or WHO: IOCTL …)`);
   }
 }
 

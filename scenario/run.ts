@@ -310,6 +310,15 @@ class Runner {
         sim.syscall(w.pid, 'proc.exit', {}, w.tid);
         return;
       }
+      case 'read':
+      case 'write': {
+        const w = this.who(st.who, st.pos);
+        const fd = typeof st.fd === 'string' ? this.fds.get(st.fd)?.fd ?? this.fail(st.pos, `unknown fd '${st.fd}'`) : Number(this.value(st.fd));
+        const r = sim.syscall(w.pid, st.op, { fd, buf: this.value(st.buf), count: Number(this.value(st.length)) }, w.tid);
+        this.checkErrno(st.expect ?? { errnos: [0], fields: [], pos: st.pos }, r.errno, st.op, st.pos);
+        this.log.push(`${line}: ${st.op} ${fd} -> ${r.errno ? errnoName(r.errno) : `${r.ret} bytes`}`);
+        return;
+      }
       case 'sva': {
         const w = this.who(st.who, st.pos);
         const args: Record<string, unknown> = { dev: st.dev };
