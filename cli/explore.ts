@@ -5,14 +5,14 @@
  * explanation.  `explore merge A.json B.json …` merges the results of shards.
  */
 import { writeFileSync, readFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import { exploreParallel, mergeResults, type ExploreResult, type StrategyName } from '../explore/index.ts';
 import { SCENARIOS, VARIANTS, scenarioByName } from '../explore/scenarios.ts';
 import { shrink } from '../explore/shrink.ts';
-import { scenarioToJson } from '../explore/scenario.ts';
+import { parseScenario, scenarioToJson, type Scenario } from '../explore/scenario.ts';
 import { CliError, out, parseIntOpt, parseSeed, toJson } from './util.ts';
 
 function parseShard(v: string): [number, number] {
@@ -37,11 +37,28 @@ function summary(r: ExploreResult): string[] {
   return lines;
 }
 
+/**
+ * A built-in scenario by name, or a JSON file: a scenario as scenarioToJson
+ * writes it, or an explorer report (`*.scenario.json`) holding one.
+ */
+export function loadExploreScenario(name: string): Scenario {
+  if (!name.endsWith('.json')) return scenarioByName(name);
+  let v: any;
+  try {
+    v = JSON.parse(readFileSync(name, 'utf8'));
+  } catch (e) {
+    throw new Error(`${name}: ${(e as Error).message}`);
+  }
+  const sc = parseScenario(v && typeof v === 'object' && 'scenario' in v ? v.scenario : v);
+  if (!sc || !Array.isArray((sc as Scenario).threads)) throw new Error(`${name}: not an explorer scenario (no threads)`);
+  return sc;
+}
+
 export function registerExploreCommand(program: Command): void {
   const cmd = program
     .command('explore')
     .description(`explore thread interleavings of a scenario and check invariants (scenarios: ${Object.keys(SCENARIOS).join(', ')}; variants: ${Object.keys(VARIANTS).join(', ')})`)
-    .argument('<scenario>', 'built-in scenario name')
+    .argument('<scenario>', 'built-in scenario name, or a scenario .json file')
     .option('--strategy <name>', 'random | pct | por | dfs (plain enumeration)', parseStrategy, 'random' as StrategyName)
     .option('--depth <d>', 'PCT bug depth', parseIntOpt, 3)
     .option('--schedules <n>', 'schedule budget', parseIntOpt)
@@ -58,10 +75,12 @@ export function registerExploreCommand(program: Command): void {
     .action(async (name: string, o: { strategy: StrategyName; depth: number; schedules?: number; time?: number; workers: number; shard?: [number, number]; variant?: string; seed: number | string; maxSteps: number; out?: string; all?: boolean; shrink: boolean; json?: boolean }) => {
       let scenario;
       try {
-        scenario = scenarioByName(name);
+        scenario = loadExploreScenario(name);
       } catch (e) {
         throw new CliError((e as Error).message);
       }
+      // Output files are named after the scenario, whether it came by name or from a file.
+      const label = scenario.name ?? basename(name, '.json');
       if (o.variant && !VARIANTS[o.variant]) throw new CliError(`unknown variant '${o.variant}' (implemented: ${Object.keys(VARIANTS).join(', ')})`);
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'explore [{bar}] {value} schedules | {rate}/s | {distinct} end states | {failures} failures', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
@@ -85,7 +104,7 @@ export function registerExploreCommand(program: Command): void {
       out(`${(result.schedules / Math.max(secs, 1e-3)).toFixed(0)} schedules/s over ${secs.toFixed(1)} s with ${o.workers} worker(s)`);
       if (o.out) mkdirSync(o.out, { recursive: true });
       if (o.out) {
-        const file = join(o.out, `${name}${o.variant ? `-${o.variant}` : ''}${o.shard ? `-shard${o.shard[0]}of${o.shard[1]}` : ''}.json`);
+        const file = join(o.out, `${label}${o.variant ? `-${o.variant}` : ''}${o.shard ? `-shard${o.shard[0]}of${o.shard[1]}` : ''}.json`);
         writeFileSync(file, toJson(result, 1) + '\n');
         out(`result: ${file}`);
       }
@@ -96,7 +115,7 @@ export function registerExploreCommand(program: Command): void {
         out(`shrunk in ${s.runs} re-runs to ${s.size.threads} thread(s), ${s.size.calls} call(s), ${s.size.choices} choice(s):`);
         out(s.explanation.text);
         if (o.out) {
-          const base = join(o.out, `${name}${o.variant ? `-${o.variant}` : ''}-${f.invariant.replace(/[^a-z0-9-]/gi, '_')}`);
+          const base = join(o.out, `${label}${o.variant ? `-${o.variant}` : ''}-${f.invariant.replace(/[^a-z0-9-]/gi, '_')}`);
           writeFileSync(`${base}.journal`, s.journal);
           writeFileSync(`${base}.txt`, s.explanation.text + '\n');
           writeFileSync(`${base}.scenario.json`, toJson({ scenario: scenarioToJson(s.scenario), variant: o.variant ?? null, choices: s.choices, violation: s.violation }, 1) + '\n');
