@@ -236,7 +236,7 @@ export function installNested(x: Ictx, domain: number, parentDomain: number, p: 
 }
 
 /** FAULT_ID_VALID lookup, then the id is written back: the last steps of every HWPT_ALLOC. */
-function finishAlloc(x: Ictx, call: Call, cmd: any, e: ObjEntry): Step {
+export function finishAlloc(x: Ictx, call: Call, cmd: any, e: ObjEntry): Step {
   if (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID) {
     const f = x.get(call, cmd.fault_id, 'fault');
     if (typeof f === 'number') {

@@ -21,7 +21,7 @@ import * as S from '../../uapi/structs.ts';
 import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID } from '../../uapi/enums.ts';
 import { writeUser } from '../mm/process.ts';
 import {
-  VIOMMU_NESTED_ALLOC, hwDomains, hwptNestedKind, installNested, objData, publishOwner, type HwptNestedData, type HwptPagingData,
+  VIOMMU_NESTED_ALLOC, finishAlloc, hwDomains, hwptNestedKind, installNested, objData, type HwptNestedData, type HwptPagingData,
 } from './hw_pagetable.ts';
 import { UNBIND_HOOKS, type DeviceData } from './device.ts';
 import { allocDomainId } from '../hw/state.ts';
@@ -203,16 +203,7 @@ VIOMMU_NESTED_ALLOC.fn = (x: Ictx, call: Call, cmd: any, dev: { dev: string; iom
   hwDomains(x.c.world)[domain] = r.domain;
   installNested(x, domain, v.parentDomain, r.domain);
   x.incUsers(viommuE.id);
-  if (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    const f = x.get(call, cmd.fault_id, 'fault');
-    if (typeof f === 'number') return abortObj(x, obj, f);
-    x.incUsers(f.id);
-    objData<HwptNestedData>(x.c, obj).fault = f.id;
-  }
-  publishOwner(x, obj);
-  x.finalize(obj.id);
-  encode(S.iommu_hwpt_alloc, { out_hwpt_id: obj.id }, call.kbuf);
-  return 0;
+  return finishAlloc(x, call, cmd, obj);
 };
 
 /** Unbinding a device destroys its vDEVICE and leaves the id as a tombstone until the file closes. */
