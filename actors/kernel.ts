@@ -34,6 +34,43 @@ export type Releaser = (ctx: DeliveryContext<World>, file: number, desc: FileDes
 /** read()/write() on a file of this kind: post the request; the reply goes to `replyTo`. */
 export type FileIo = (ctx: DeliveryContext<World>, desc: FileDesc, op: 'read' | 'write', args: Record<string, any>, replyTo: string) => void;
 
+/**
+ * mmap of a device file (the iommufd's exported regions): the mapping to
+ * make, and a release to run when it goes (munmap or exit), like a vma's
+ * vm_ops close.
+ */
+export type FileMmap = (
+  ctx: DeliveryContext<World>, desc: FileDesc, args: Record<string, any>,
+) => { errno: number } | { memfd: number; release: unknown };
+const fileMmaps: Partial<Record<FileDesc['kind'], { map: FileMmap; release: (ctx: DeliveryContext<World>, tag: unknown) => void }>> = {};
+
+export function registerFileMmap(kind: FileDesc['kind'], map: FileMmap, release: (ctx: DeliveryContext<World>, tag: unknown) => void): void {
+  fileMmaps[kind] = { map, release };
+}
+
+interface DeviceMapping {
+  pid: number;
+  start: bigint;
+  end: bigint;
+  kind: FileDesc['kind'];
+  tag: unknown;
+}
+
+function deviceMappings(ctx: DeliveryContext<World>): DeviceMapping[] {
+  return (ctx.world.kobj.deviceMappings ??= []) as DeviceMapping[];
+}
+
+/** Mappings of device files inside [start, end) of `pid` are gone: run their releases. */
+function releaseDeviceMappings(ctx: DeliveryContext<World>, pid: number, start: bigint, end: bigint): void {
+  const all = deviceMappings(ctx);
+  for (let i = all.length - 1; i >= 0; i--) {
+    const m = all[i]!;
+    if (m.pid !== pid || m.start < start || m.end > end) continue;
+    all.splice(i, 1);
+    fileMmaps[m.kind]?.release(ctx, m.tag);
+  }
+}
+
 const openers: Record<string, Opener> = {};
 const releasers: Partial<Record<FileDesc['kind'], Releaser>> = {};
 const fileIo: Partial<Record<FileDesc['kind'], FileIo>> = {};
@@ -107,6 +144,7 @@ const syscalls: Record<string, Handler> = {
       delete proc.fds[fd];
       filePut(ctx, file);
     }
+    releaseDeviceMappings(ctx, b.pid, 0n, 1n << 64n);
     exitMm(ctx.world.mem, mm);
     return { errno: 0, ret: 0 };
   },
@@ -137,6 +175,8 @@ const syscalls: Record<string, Handler> = {
     const a = { ...b.args };
     if (a.fd !== undefined) {
       const desc = fileOf(ctx, b.pid, a.fd);
+      const dev = desc && fileMmaps[desc.kind];
+      if (desc && dev) return mmapDeviceFile(ctx, b.pid, desc, a, dev.map);
       if (!desc || desc.kind !== 'memfd') return err(EBADF);
       a.kind = 'memfd';
       a.memfd = desc.memfd;
@@ -149,6 +189,7 @@ const syscalls: Record<string, Handler> = {
     const mm = procMm(ctx, b.pid);
     if (!mm) return err(ESRCH);
     const e = munmap(ctx.world.mem, mm, BigInt(b.args.addr), BigInt(b.args.length));
+    if (!e) releaseDeviceMappings(ctx, b.pid, BigInt(b.args.addr), BigInt(b.args.addr) + BigInt(b.args.length));
     return e ? err(e) : { errno: 0, ret: 0 };
   },
   mprotect: (ctx, b) => {
@@ -212,6 +253,20 @@ export function registerSyscall(call: string, h: Handler): void {
  * only while a syscall runs, so nothing outlives its delivery.
  */
 export const syscallScope: { ctx: DeliveryContext<World> | null } = { ctx: null };
+
+/** mmap of a device file: the driver decides what backs it; the vma is a shared mapping of those pages. */
+function mmapDeviceFile(ctx: DeliveryContext<World>, pid: number, desc: FileDesc, a: Record<string, any>, map: FileMmap): SyscallResult {
+  const r = map(ctx, desc, a);
+  if ('errno' in r) return err(r.errno);
+  const mm = procMm(ctx, pid)!;
+  const m = mmap(ctx.world.mem, mm, { length: BigInt(a.length), prot: a.prot, kind: 'memfd', memfd: r.memfd, offset: 0n, shared: true, ...(a.addr !== undefined ? { addr: BigInt(a.addr) } : {}) });
+  if ('errno' in m) {
+    fileMmaps[desc.kind]!.release(ctx, r.release);
+    return err(m.errno);
+  }
+  deviceMappings(ctx).push({ pid, start: m.addr, end: m.addr + BigInt(a.length), kind: desc.kind, tag: r.release });
+  return { errno: 0, ret: m.addr };
+}
 
 function fileOf(ctx: DeliveryContext<World>, pid: number, fd: number): FileDesc | undefined {
   const file = ctx.world.procs[pid]?.fds[fd];

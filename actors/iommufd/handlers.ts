@@ -14,7 +14,7 @@ import { optionIoctl } from './option.ts';
 import { vfioCompatIoctl, vfioIoasIoctl } from './vfio_compat.ts';
 import { getHwInfoIoctl, vfioAttachRequest, vfioBindRequest, vfioDetachRequest, vfioUnbindRequest } from './device.ts';
 import { faultAllocIoctl, veventqAllocIoctl } from './eventq.ts';
-import { vdeviceAllocIoctl, veventqGoneRequest, viommuAllocIoctl } from './viommu.ts';
+import { mmapGoneRequest, vdeviceAllocIoctl, veventqGoneRequest, viommuAllocIoctl } from './viommu.ts';
 import { hwQueueAllocIoctl } from './hw_queue.ts';
 import { accessReleaseRequest, accessUnmappedRequest, selftestUnbindRequest, testCmdIoctl } from './selftest.ts';
 import { hwptAllocIoctl, hwptGetDirtyIoctl, hwptInvalidateIoctl, hwptSetDirtyIoctl } from './hw_pagetable.ts';
@@ -44,6 +44,7 @@ export const IOCTL_HANDLERS: Record<string, IoctlHandler | undefined> = {
   IOMMU_VEVENTQ_ALLOC: veventqAllocIoctl,
   IOMMU_HW_QUEUE_ALLOC: hwQueueAllocIoctl,
   'request:veventq.gone': veventqGoneRequest,
+  'request:mmap.gone': mmapGoneRequest,
   IOMMU_TEST_CMD: testCmdIoctl,
   'request:selftest.unbind': selftestUnbindRequest,
   'request:access.release': accessReleaseRequest,

@@ -63,6 +63,8 @@ export interface IctxData {
   /** The process that opened the file (accounting owner). */
   pid: number;
   releasing?: { live: number; pass: number; leaked: number[]; pending: string[] };
+  /** Regions user space can mmap from this file, by offset cookie (decimal string). */
+  mmaps?: Record<string, { offset: bigint; length: bigint; memfd: number; obj: number }>;
   /** Actors of objects whose destroy is running (any cause); their destroy.done comes back here. */
   destroying?: string[];
 }

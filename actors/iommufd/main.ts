@@ -9,10 +9,10 @@ import type { Envelope } from '../runtime/envelope.ts';
 import { XStateActor, currentDelivery, hostPost } from '../runtime/xstate-actor.ts';
 import { ictxMachine, type IctxContext } from '../../machines/ictx.ts';
 import { shouldFail, type World } from '../world.ts';
-import { registerDeviceNode, registerFileKind } from '../kernel.ts';
+import { registerDeviceNode, registerFileKind, registerFileMmap } from '../kernel.ts';
 import { dispatchIoctl, respond, respondField, type IoctlEntry } from '../../uapi/dispatch.ts';
 import { decode } from '../../uapi/layout.ts';
-import { ENOMEM, ENOTTY } from '../../uapi/errno.ts';
+import { EINVAL, ENOMEM, ENOTTY, ENXIO, EPERM } from '../../uapi/errno.ts';
 import {
   createObjTable, objDecUsers, objFinalize, objGet, objIncUsers, objLiveIds, objPut, objRelease, objRemove, objReserve,
   type ObjEntry,
@@ -321,6 +321,36 @@ registerDeviceNode('/dev/iommu', (ctx, file, pid) => {
   ctx.spawn(createIctxActor(file, pid));
   return { kind: 'iommufd', actor: ictxActorId(file), refs: 1 };
 });
+
+/**
+ * iommufd_fops_mmap: only an exported region, exactly (offset and length),
+ * shared and not executable.  The mapping holds a users reference on the
+ * region's owner, so DESTROY of it is EBUSY until munmap.
+ */
+registerFileMmap(
+  'iommufd',
+  (ctx, desc, a) => {
+    if (desc.kind !== 'iommufd') return { errno: ENXIO };
+    const data = (ctx.peek(desc.actor) as unknown as { context?: { data: IctxData } } | undefined)?.context?.data;
+    const length = BigInt(a.length);
+    if (length % 4096n !== 0n) return { errno: EINVAL };
+    if (!a.shared) return { errno: EINVAL };
+    if (a.prot & PROT_EXEC) return { errno: EPERM };
+    const region = data?.mmaps?.[BigInt(a.offset ?? 0).toString()];
+    const owner = region && data!.table.entries[region.obj];
+    if (!region || region.length !== length || !owner || owner.state !== 'live' || owner.users === 0) return { errno: ENXIO };
+    objIncUsers(data!.table, region.obj);
+    return { memfd: region.memfd, release: { ctx: desc.actor, obj: region.obj } };
+  },
+  (ctx, tag) => {
+    const t = tag as { ctx: string; obj: number };
+    const data = (ctx.peek(t.ctx) as unknown as { context?: { data: IctxData } } | undefined)?.context?.data;
+    if (data?.table.entries[t.obj]) objDecUsers(data.table, t.obj);
+  },
+);
+
+/** PROT_EXEC of mmap(2). */
+const PROT_EXEC = 4;
 
 registerFileKind('iommufd', (ctx, _file, desc) => {
   if (desc.kind === 'iommufd') ctx.post(desc.actor, 'internal', 'close', {});

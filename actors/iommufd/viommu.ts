@@ -20,6 +20,7 @@ import { encode } from '../../uapi/layout.ts';
 import * as S from '../../uapi/structs.ts';
 import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID } from '../../uapi/enums.ts';
 import { writeUser } from '../mm/process.ts';
+import { memfdCreate, memfdRelease, memfdWrite } from '../mm/memfd.ts';
 import {
   VIOMMU_NESTED_ALLOC, finishAlloc, hwDomains, hwptNestedKind, installNested, objData, type HwptNestedData, type HwptPagingData,
 } from './hw_pagetable.ts';
@@ -38,6 +39,31 @@ export interface ViommuData {
   veventqs: Record<number, number>;
   /** Mock: per-device cache slots (IOMMU_TEST_DEV_CACHE_DEFAULT until invalidated), by device name. */
   devCache: Record<string, number[]>;
+  /** The region this vIOMMU exports through mmap of the iommufd (the mock's two pages). */
+  mmap?: MmapRegion;
+}
+
+/** An mmap-able region of an iommufd file (uapi.md §8): pages backed by a memfd the object owns. */
+export interface MmapRegion {
+  offset: bigint;
+  length: bigint;
+  memfd: number;
+  obj: number;
+}
+
+/**
+ * The mock allocates two zeroed pages with in_data in the first u32 and
+ * registers them as a region of the iommufd file at an offset cookie.
+ * Cookies are 16 MiB apart so no offset inside one region names another.
+ */
+function exportMmapRegion(x: Ictx, obj: number, inData: number, length: number): MmapRegion {
+  const memfd = memfdCreate(x.c.world.mem, length);
+  const first = new Uint8Array(4);
+  new DataView(first.buffer).setUint32(0, inData >>> 0, true);
+  memfdWrite(x.c.world.mem, memfd, 0n, first);
+  const region: MmapRegion = { offset: BigInt(obj) << 24n, length: BigInt(length), memfd, obj };
+  (x.d.mmaps ??= {})[region.offset.toString()] = region;
+  return region;
 }
 
 export interface VdeviceData {
@@ -83,9 +109,22 @@ export const viommuKind = defineObjectKind(viommuMachine, {
     o.post(actorIn(o, q), 'internal', 'event', { type: 'vevent', data: b.data });
   },
   destroy(o) {
-    o.request('unref', { id: (o.data as ViommuData).parent });
+    const d = o.data as ViommuData;
+    if (d.mmap) {
+      o.request('mmap.gone', { offset: d.mmap.offset });
+      memfdRelease(o.world.mem, d.mmap.memfd);
+    }
+    o.request('unref', { id: d.parent });
   },
 });
+
+/** The region's owner is gone: the offset no longer maps. */
+export const mmapGoneRequest: IoctlHandler = {
+  start(x, _call, b: { offset: bigint }) {
+    if (x.d.mmaps) delete x.d.mmaps[b.offset.toString()];
+    return 0;
+  },
+};
 
 function ctxEntries(o: ObjSelf): Record<number, ObjEntry> {
   const ctx = o.c.peek(o.context.ctx) as { context?: { data: { table: { entries: Record<number, ObjEntry> } } } } | undefined;
@@ -147,8 +186,10 @@ export const viommuAllocIoctl: IoctlHandler = {
     x.incUsers(hw.id);
     // The mock echoes in_data and reports its mmap region in the data buffer.
     if (r.viommu.mock && data.length >= 8) {
+      const region = exportMmapRegion(x, obj.id, r.viommu.mock.inData, r.viommu.mock.mmapLength);
+      objData<ViommuData>(x.c, obj).mmap = region;
       const out = data.slice();
-      encode(S.iommu_viommu_selftest, { out_data: r.viommu.mock.inData, out_mmap_offset: BigInt(obj.id) << 12n, out_mmap_length: BigInt(r.viommu.mock.mmapLength) }, out);
+      encode(S.iommu_viommu_selftest, { out_data: r.viommu.mock.inData, out_mmap_offset: region.offset, out_mmap_length: BigInt(r.viommu.mock.mmapLength) }, out);
       const mm = x.c.world.mem.mms[call.pid];
       if (!mm || writeUser(x.c.world.mem, mm, cmd.data_uptr, out.subarray(0, Math.min(out.length, cmd.data_len)))) return abortObj(x, obj, EFAULT);
     }

@@ -10,10 +10,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ReplaySession } from '../../replay/session.ts';
-import { pack, encodeArray } from '../../uapi/layout.ts';
+import { decode, pack, encodeArray } from '../../uapi/layout.ts';
 import * as S from '../../uapi/structs.ts';
 import * as E from '../../uapi/enums.ts';
-import { E2BIG, EBUSY, EEXIST, EINVAL, EIO, ENOENT, EOPNOTSUPP, EOVERFLOW } from '../../uapi/errno.ts';
+import { E2BIG, EBUSY, EEXIST, EINVAL, EIO, ENOENT, ENXIO, EOPNOTSUPP, EOVERFLOW, EPERM } from '../../uapi/errno.ts';
 import { raw, type H } from '../core/helpers.ts';
 import {
   PAGE, checkDevCache, expectDevCacheDefault, fixture, hwptAlloc, hwptAllocOk, mapFixed, mockDomain, mockDomainReplace, teardown, testCmd,
@@ -118,6 +118,41 @@ for (const variant of ['no_viommu', 'mock_viommu'] as const) {
           expect(destroy(fx, fx.viommu)).toBe(EBUSY);
         } else {
           expect(viommuAlloc(fx, 0, 0).errno).toBe(ENOENT);
+        }
+        done(fx);
+      });
+
+      it('viommu_alloc_with_data', () => {
+        // (the kernel test skips no_viommu: there is nothing to allocate on)
+        const fx = setupFx(variant);
+        if (variant === 'mock_viommu') {
+          const buf = fx.p.scratchPage() + 0xa000n;
+          fx.p.poke(buf, pack(S.iommu_viommu_selftest, { in_data: 0xbeef }));
+          const r = raw<typeof S.iommu_viommu_alloc>(fx, 'IOMMU_VIOMMU_ALLOC', { flags: 0, type: E.IOMMU_VIOMMU_TYPE_SELFTEST, dev_id: fx.dev.idev, hwpt_id: fx.parent, data_len: S.iommu_viommu_selftest.size, data_uptr: buf });
+          expect(r.errno).toBe(0);
+          const out = decode(S.iommu_viommu_selftest, fx.p.peek(buf, S.iommu_viommu_selftest.size) as Uint8Array);
+          expect(out.out_data).toBe(0xbeef);
+          const len = out.out_mmap_length;
+          const off = out.out_mmap_offset;
+          expect(len).toBe(2n * 4096n);
+          const map = (length: bigint, offset: bigint) => fx.p.syscall('mmap', { fd: fx.fd, length, offset, prot: 3, shared: true });
+          // Only the exact region maps.
+          expect(map(len, off + 4096n).errno).toBe(ENXIO);
+          expect(map(len, off + 8192n).errno).toBe(ENXIO);
+          expect(map(len / 2n, off).errno).toBe(ENXIO);
+          expect(map(len * 2n, off).errno).toBe(ENXIO);
+          expect(fx.p.syscall('mmap', { fd: fx.fd, length: len, offset: off, prot: 3 }).errno).toBe(EINVAL);
+          expect(fx.p.syscall('mmap', { fd: fx.fd, length: len, offset: off, prot: 7, shared: true }).errno).toBe(EPERM);
+          const m = map(len, off);
+          expect(m.errno).toBe(0);
+          const first = fx.p.peek(BigInt(m.ret!), 4) as Uint8Array;
+          expect(new DataView(first.buffer, first.byteOffset).getUint32(0, true)).toBe(0xbeef);
+          // The mapping holds the vIOMMU.
+          expect(destroy(fx, r.out.out_viommu_id)).toBe(EBUSY);
+          expect(fx.p.munmap(BigInt(m.ret!), len)).toBe(0);
+          expect(destroy(fx, r.out.out_viommu_id)).toBe(0);
+          // Its region is gone with it.
+          expect(map(len, off).errno).toBe(ENXIO);
         }
         done(fx);
       });
