@@ -32,7 +32,7 @@ export type Opener = (ctx: DeliveryContext<World>, file: number, pid: number, pa
 /** Closing the last fd of a file description of this kind. */
 export type Releaser = (ctx: DeliveryContext<World>, file: number, desc: FileDesc) => void;
 /** read()/write() on a file of this kind: post the request; the reply goes to `replyTo`. */
-export type FileIo = (ctx: DeliveryContext<World>, desc: FileDesc, op: 'read' | 'write', args: Record<string, any>, replyTo: string) => void;
+export type FileIo = (ctx: DeliveryContext<World>, desc: FileDesc, op: 'read' | 'write' | 'poll', args: Record<string, any>, replyTo: string) => void;
 
 /**
  * mmap of a device file (the iommufd's exported regions): the mapping to
@@ -240,6 +240,8 @@ const syscalls: Record<string, Handler> = {
   },
   read: (ctx, b, replyTo) => fileRequest(ctx, b, 'read', replyTo),
   write: (ctx, b, replyTo) => fileRequest(ctx, b, 'write', replyTo),
+  /** poll(2) on one fd: the ready mask (EPOLLIN/EPOLLOUT/EPOLLRDNORM bits) is the return value. */
+  poll: (ctx, b, replyTo) => fileRequest(ctx, b, 'poll', replyTo),
 };
 
 /** System calls other modules provide (the SVA driver model's bind/unbind/submit). */
@@ -274,7 +276,7 @@ function fileOf(ctx: DeliveryContext<World>, pid: number, fd: number): FileDesc 
 }
 
 /** read()/write() are answered by the file's owner, asynchronously. */
-function fileRequest(ctx: DeliveryContext<World>, b: SyscallBody, op: 'read' | 'write', replyTo: string): SyscallResult | null {
+function fileRequest(ctx: DeliveryContext<World>, b: SyscallBody, op: 'read' | 'write' | 'poll', replyTo: string): SyscallResult | null {
   const desc = fileOf(ctx, b.pid, b.args.fd);
   const io = desc && fileIo[desc.kind];
   if (!desc || !io) return err(EBADF);

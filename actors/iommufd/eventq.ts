@@ -132,9 +132,15 @@ function fdClosed(o: ObjSelf): { errno: number } {
   return { errno: 0 };
 }
 
+const EPOLLIN = 0x1;
+const EPOLLOUT = 0x4;
+const EPOLLRDNORM = 0x40;
+
 export const faultKind = defineObjectKind(faultMachine, {
   type: 'fault',
   ops: {
+    // Always writable (responses); readable while a group waits to be read.
+    'fd.poll': (o, _a, body) => fdReply(o, (body as any).replyTo, { errno: 0, ret: EPOLLOUT | ((o.data as FaultData).deliver.length ? EPOLLIN | EPOLLRDNORM : 0) }),
     'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, faultRead(o, a)),
     'fd.write': (o, a, body) => fdReply(o, (body as any).replyTo, faultWrite(o, a)),
     /** Nobody can read or answer once the fd is gone: every pending group is answered INVALID, then the fd's references go. */
@@ -241,6 +247,7 @@ function veventqRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number })
 export const veventqKind = defineObjectKind(veventqMachine, {
   type: 'veventq',
   ops: {
+    'fd.poll': (o, _a, body) => fdReply(o, (body as any).replyTo, { errno: 0, ret: (o.data as VeventqData).queue.length ? EPOLLIN | EPOLLRDNORM : 0 }),
     'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, veventqRead(o, a)),
     // The fd has no write method: the VFS refuses it.
     'fd.write': (o, _a, body) => fdReply(o, (body as any).replyTo, { errno: EINVAL, ret: -1 }),
@@ -314,7 +321,8 @@ registerFileKind(
     if (!ctx.has(desc.actor)) return void ctx.post(replyTo, 'reply', 'syscall.ret', { errno: ENOENT, ret: -1 });
     // The position is never anything but 0 for these anonymous files.
     if (args.pos) return void ctx.post(replyTo, 'reply', 'syscall.ret', { errno: ESPIPE, ret: -1 });
-    ctx.post(desc.actor, 'internal', 'op', { call: 0, op: `fd.${op}`, args: { count: Number(args.count), buf: BigInt(args.buf), pid: args.pid }, replyTo });
+    const a = op === 'poll' ? { pid: args.pid } : { count: Number(args.count), buf: BigInt(args.buf), pid: args.pid };
+    ctx.post(desc.actor, 'internal', 'op', { call: 0, op: `fd.${op}`, args: a, replyTo });
   },
 );
 
