@@ -184,6 +184,13 @@ export function hwptPagingAlloc(
   // An HD-quirk (SMMUv3 DIRTY_TRACKING) table is built writable-clean (DBM) from the start.
   const tracking = params.dirtyTracking && params.dirty?.enableBit === 'cd.hd';
   translation(x.c)?.allocPaging(domain, params.iommu, params.formatId, { levels: params.levels, tracking, ...(blocks ? { blocks } : {}) });
+  // B05 (spec/bugs.md, "Fix locking around hwpt allocation"): an automatic HWPT was linked and
+  // attached with the IOAS mutex dropped before its domain was populated; the join (add_domain)
+  // runs in a later delivery (attachIoas posts 'b05_populate' to the IOAS).
+  if (auto && x.c.world.config.variant === 'B05') {
+    x.incUsers(ioas.id);
+    return e;
+  }
   const join = invokeOp(x.c, ioas.actor, 'add_domain', { id: domain, pgsizeBitmap: params.pgsizeBitmap, apertureStart: params.apertureStart, apertureEnd: params.apertureEnd });
   if (join.errno) {
     objData<any>(x.c, e).joined = false;
