@@ -213,6 +213,11 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       postEffects(o, r.effects);
       return { errno: r.errno };
     },
+    /** B05's late join of an automatic HWPT's domain (answers nothing; see hw_pagetable.ts). */
+    b05_populate: (o, a: IoptDomain) => {
+      postEffects(o, ioptAddDomain(iopt(o), ioptEnv(o.world), a).effects);
+      return null;
+    },
     remove_domain: (o, a: { domain: number }) => {
       const r = ioptRemoveDomain(iopt(o), ioptEnv(o.world), a.domain);
       postEffects(o, r.effects);
