@@ -268,6 +268,12 @@ function attachIoas(x: Ictx, devId: number, dev: DeviceData, pasid: number, ioas
     return { errno: e, hwpt: 0 };
   }
   invokeOp(x.c, ioas.actor, 'auto_add', { hwpt: ne.id });
+  if (x.c.world.config.variant === 'B05') {
+    // B05 (spec/bugs.md): the new HWPT is on the auto list (another attach can pick it up) but its
+    // domain joins the IOAS, and gets the IOAS mappings, only in a later delivery.
+    const p = (h.data as HwptPagingData).params;
+    x.c.post(ioas.actor, 'internal', 'op', { call: 0, op: 'b05_populate', args: { id: h.data.domain, pgsizeBitmap: p.pgsizeBitmap, apertureStart: p.apertureStart, apertureEnd: p.apertureEnd } });
+  }
   return { errno: 0, hwpt: ne.id };
 }
 
