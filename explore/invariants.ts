@@ -13,6 +13,7 @@ import type { Simulation } from '../actors/sim.ts';
 import type { Envelope } from '../actors/runtime/envelope.ts';
 import type { IctxData } from '../actors/iommufd/ioctl.ts';
 import type { IoasData } from '../actors/iommufd/ioas.ts';
+import type { HwptPagingData } from '../actors/iommufd/hw_pagetable.ts';
 import { totalPins } from '../hardware/physmem.ts';
 import { decode } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
@@ -228,6 +229,31 @@ registerInvariant({
     const t = v.sim.rt.actor('translation') as { st?: { engine?: { stats?: { staleUses: number } } } } | undefined;
     const n = t?.st?.engine?.stats?.staleUses ?? 0;
     return n > 0 ? `the translation engine recorded ${n} stale IOTLB use(s)` : null;
+  },
+});
+
+registerInvariant({
+  name: 'auto-hwpt-populated',
+  description: "a device that reused an automatic HWPT from an IOAS's list (the HWPT has ≥ 2 attachments) is on a domain that has joined the IOAS (mirrors its mappings)",
+  check(v) {
+    const ids = v.env ? [ictxOf(v.env)].filter((x): x is string => x !== null) : ictxIds(v.sim, v.memo);
+    for (const id of ids) {
+      const d = ictxData(v.sim, id);
+      if (!d) continue;
+      for (const k in d.table.entries) {
+        const e = d.table.entries[k]!;
+        if (e.type !== 'hwpt_paging' || e.state !== 'live') continue;
+        const h = (v.sim.rt.actor(e.actor) as Live<HwptPagingData> | undefined)?.context?.data;
+        if (!h || !h.auto || h.attached < 2) continue;
+        const ioasE = d.table.entries[h.ioas];
+        const io = ioasE ? ioasOf(v.sim, ioasE.actor) : null;
+        if (!io) continue;
+        if (!io.iopt.domains.some((x) => x.id === h.domain)) {
+          return `${id}: auto HWPT ${e.id} of IOAS ${h.ioas} has ${h.attached} devices attached but its domain ${h.domain} has not joined the IOAS (it maps none of its ${io.iopt.areas.length} area(s))`;
+        }
+      }
+    }
+    return null;
   },
 });
 
