@@ -141,7 +141,8 @@ Object.assign(SCENARIOS, {
 Object.assign(SCENARIOS, {
   'auto-hwpt-create-race': {
     name: 'auto-hwpt-create-race',
-    description: 'B05 trigger (the B05 variant is not implemented yet; the correct model must pass): IOAS with a mapping; two threads MOCK_DOMAIN the same IOAS (both want an automatic HWPT)',
+    description: 'B05 trigger: IOAS with a mapping; two threads MOCK_DOMAIN the same IOAS (both want an automatic HWPT)',
+    exposes: 'B05',
     setup: [...proc1, { op: 'map', fd: 'fd', ioas: 'ioas', buf: 'buf', iova: 0x1000000n, length: 0x2000n }],
     threads: [
       [{ op: 'mockDomain', fd: '$fd', ioas: '$ioas' }],
@@ -172,10 +173,11 @@ Object.assign(SCENARIOS, {
 } satisfies Record<string, Scenario>);
 
 /** The variants the model implements, with the scenario that exposes each. */
-export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
+export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
+  B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
   B06: { scenario: 'auto-hwpt-destroy-race', summary: 'the auto-HWPT list walk took no "get unless zero" reference: a HWPT being destroyed was attached to', suite: 2, budget: { por: 2000 } },
   B14: { scenario: 'compat-unmap-empty', summary: 'VFIO-compat UNMAP_DMA of an empty range failed ENOENT instead of succeeding with size 0', suite: 2 },
   S01: { scenario: 'sva-exit-unbind', summary: "the SVA domain's mm release callback did not block the PASID: the IOMMU walked the exited process's freed page tables" },
