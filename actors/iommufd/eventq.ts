@@ -88,6 +88,31 @@ function faultRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): 
   return { errno: 0, ret: done };
 }
 
+/**
+ * B07 (spec/bugs.md, "iommufd/fault: Use a separate spinlock to protect
+ * fault->deliver list"): read() copied the head group out with the deliver
+ * list unlocked and took it off the list (and recorded its cookie) in a
+ * later step, so a detach/replace flush in between answers the group and the
+ * read still hands it out for a response: answered twice.  One group per read.
+ */
+function b07ReadCopy(o: ObjSelf, a: { count: number; buf: bigint; pid: number }, replyTo: string): null {
+  const d = o.data as FaultData;
+  const g = d.deliver[0];
+  if (a.count % PGFAULT !== 0 || !g || g.records.length * PGFAULT > a.count) return fdReply(o, replyTo, faultRead(o, a));
+  let cookie = 1;
+  while (d.response[cookie]) cookie++;
+  const recs = g.records.map((r, i) => ({
+    flags: (g.pasid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
+    dev_id: g.devId, pasid: g.pasid, grpid: g.grpid, perm: r.perm, addr: r.addr, length: 0, cookie,
+  }));
+  const out = new Uint8Array(g.records.length * PGFAULT);
+  encodeArray(S.iommu_hwpt_pgfault, recs, out);
+  const mm = o.world.mem.mms[a.pid];
+  if (!mm || writeUser(o.world.mem, mm, a.buf, out)) return fdReply(o, replyTo, { errno: EFAULT, ret: -1 });
+  o.post(o.actorId, 'internal', 'op', { call: 0, op: 'b07_read_commit', args: { replyTo, cookie, group: g, ret: out.length } });
+  return null;
+}
+
 /** write(): responses in order; stops at the first bad one (bytes consumed so far, or the error). */
 function faultWrite(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): { errno: number; ret: number } {
   const d = o.data as FaultData;
@@ -141,7 +166,15 @@ export const faultKind = defineObjectKind(faultMachine, {
   ops: {
     // Always writable (responses); readable while a group waits to be read.
     'fd.poll': (o, _a, body) => fdReply(o, (body as any).replyTo, { errno: 0, ret: EPOLLOUT | ((o.data as FaultData).deliver.length ? EPOLLIN | EPOLLRDNORM : 0) }),
-    'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, faultRead(o, a)),
+    'fd.read': (o, a, body) => (o.world.config.variant === 'B07' ? b07ReadCopy(o, a, (body as any).replyTo) : fdReply(o, (body as any).replyTo, faultRead(o, a))),
+    /** B07's second half of a read (see b07ReadCopy). */
+    b07_read_commit: (o, a: { replyTo: string; cookie: number; group: FaultGroup; ret: number }) => {
+      const d = o.data as FaultData;
+      // The list was not locked since the copy: whatever is at the head now goes.
+      d.deliver.shift();
+      d.response[a.cookie] = a.group;
+      return fdReply(o, a.replyTo, { errno: 0, ret: a.ret });
+    },
     'fd.write': (o, a, body) => fdReply(o, (body as any).replyTo, faultWrite(o, a)),
     /** Nobody can read or answer once the fd is gone: every pending group is answered INVALID, then the fd's references go. */
     'fd.close': (o) => {
