@@ -40,6 +40,10 @@ export type SetupStep =
   | { op: 'syscall'; call: string; args: Record<string, SyscallArg>; as?: string }
   /** IOMMU_TEST_OP_MOCK_DOMAIN on an IOAS: a mock device bound and attached; `as` binds the stdev id, `dev` the device id. */
   | { op: 'mockDomain'; fd: string; ioas: string; as: string; dev?: string }
+  /** Any iommufd table ioctl by name (`$x` fields are setup bindings); `out` binds out fields: { field: name }. */
+  | { op: 'ioctl'; fd: string; name: string; fields: Record<string, SyscallArg>; out?: Record<string, string> }
+  /** IOMMU_TEST_CMD `testOp` on object `id` with the union member `member` (`$x` fields are setup bindings). */
+  | { op: 'testCmd'; fd: string; testOp: number; id?: SyscallArg; member: string; fields: Record<string, SyscallArg> }
   /** A device DMA burst of one access, run to completion (fills the device's caches). */
   | { op: 'dma'; dev: string; buf: string; length: number; write: boolean; pasid?: string };
 
@@ -61,7 +65,9 @@ export type CallOp =
   | { op: 'vfioSetIommu'; fd: string; type: number }
   | { op: 'vfioUnmapDma'; fd: string; iova: bigint; size: bigint }
   /** Any system call (munmap, proc.exit, sva.bind/unbind/submit...); `$x` args are setup bindings. */
-  | { op: 'syscall'; call: string; args: Record<string, SyscallArg> };
+  | { op: 'syscall'; call: string; args: Record<string, SyscallArg> }
+  /** IOMMU_TEST_CMD `testOp` on object `id` with union member `member` (e.g. MOCK_DOMAIN_REPLACE); `$x` fields are setup bindings. */
+  | { op: 'testCmd'; fd: string; testOp: number; id: Ref; member: string; fields: Record<string, SyscallArg> };
 
 export interface OracleSpec {
   name: string;
@@ -158,6 +164,11 @@ export function compileCall(c: CallOp, b: Bindings): ThreadStep {
       return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: VFIO_IOMMU_UNMAP_DMA, arg: pack(S.vfio_iommu_type1_dma_unmap, { argsz: S.vfio_iommu_type1_dma_unmap.size, flags: 0, iova: c.iova, size: c.size }) };
     case 'syscall':
       return { op: 'syscall', call: c.call, args: resolveArgs(b, c.args) };
+    case 'testCmd': {
+      const id = idField(b, c.id, 8);
+      const arg = pack((S.iommu_test_cmd_views as unknown as Record<string, never>)[c.member]!, { size: S.iommu_test_cmd.size, op: c.testOp, id: id.value, [c.member]: resolveArgs(b, c.fields) } as never);
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_TEST_CMD, arg, ...(id.patch ? { patch: id.patch } : {}) };
+    }
   }
 }
 
