@@ -17,7 +17,7 @@ import { encodeValue } from '../journal/index.ts';
 import { modelState } from '../replay/session.ts';
 import { allInvariants, checkOracles, type CallResult, type Invariant } from './invariants.ts';
 import { IOMMU_TEST_CMD } from '../uapi/ioctl.ts';
-import { decode } from '../uapi/layout.ts';
+import { decode, pack } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
 import { compileCall, mockDomainArg, resolveArgs, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
 import { EXPLORE_ACCESS_NODE } from './access.ts';
@@ -219,6 +219,21 @@ export function setupScenario(sim: Simulation, sc: Scenario): { bindings: Bindin
         const out = decode(S.iommu_test_cmd_views.mock_domain, r.arg) as { mock_domain: { out_stdev_id: number; out_idev_id: number } };
         b[s.as] = out.mock_domain.out_stdev_id;
         if (s.dev) b[s.dev] = out.mock_domain.out_idev_id;
+        break;
+      }
+      case 'ioctl': {
+        const r = p.iommufd(Number(b[s.fd])).call(s.name, resolveArgs(b, s.fields));
+        if (!r.ok) fail(s.name, r.errno);
+        for (const [field, as] of Object.entries(s.out ?? {})) b[as] = (r.out as Record<string, number | bigint>)[field]!;
+        break;
+      }
+      case 'testCmd': {
+        const id = s.id === undefined ? 0 : Number(resolveArgs(b, { id: s.id }).id);
+        const layout = (S.iommu_test_cmd_views as Record<string, unknown>)[s.member];
+        if (!layout) throw new Error(`scenario ${sc.name}: no test command member '${s.member}'`);
+        const arg = pack(layout as never, { size: S.iommu_test_cmd.size, op: s.testOp, id, [s.member]: resolveArgs(b, s.fields) } as never);
+        const r = p.ioctl(Number(b[s.fd]), IOMMU_TEST_CMD, arg);
+        if (r.errno) fail(`test op ${s.testOp}`, r.errno);
         break;
       }
       case 'accessPin': {
