@@ -14,6 +14,7 @@ import type { Envelope } from '../actors/runtime/envelope.ts';
 import type { IctxData } from '../actors/iommufd/ioctl.ts';
 import type { IoasData } from '../actors/iommufd/ioas.ts';
 import type { HwptPagingData } from '../actors/iommufd/hw_pagetable.ts';
+import type { FaultData } from '../actors/iommufd/eventq.ts';
 import { totalPins } from '../hardware/physmem.ts';
 import { decode } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
@@ -250,6 +251,36 @@ registerInvariant({
         if (!io) continue;
         if (!io.iopt.domains.some((x) => x.id === h.domain)) {
           return `${id}: auto HWPT ${e.id} of IOAS ${h.ioas} has ${h.attached} devices attached but its domain ${h.domain} has not joined the IOAS (it maps none of its ${io.iopt.areas.length} area(s))`;
+        }
+      }
+    }
+    return null;
+  },
+});
+
+registerInvariant({
+  name: 'fault-once',
+  description: 'a page-request group is answered at most once: none the device has had a response for is still queued or awaiting a response on a FAULT, and no device gets two responses for one group',
+  check(v) {
+    if (v.env && !v.env.dst.startsWith('obj:') && !v.env.dst.startsWith('device:')) return null;
+    if (v.env?.dst.startsWith('device:')) {
+      const st = (v.sim.rt.actor(v.env.dst) as { st?: { responses?: Record<string, number> } } | undefined)?.st;
+      for (const [grp, n] of Object.entries(st?.responses ?? {})) if (n > 1) return `${v.env.dst} got ${n} responses for page-request group ${grp}`;
+      return null;
+    }
+    const ids = v.env ? [ictxOf(v.env)].filter((x): x is string => x !== null) : ictxIds(v.sim, v.memo);
+    for (const id of ids) {
+      const d = ictxData(v.sim, id);
+      if (!d) continue;
+      for (const k in d.table.entries) {
+        const e = d.table.entries[k]!;
+        if (e.type !== 'fault') continue;
+        const f = (v.sim.rt.actor(e.actor) as Live<FaultData> | undefined)?.context?.data;
+        if (!f) continue;
+        const pending = [...f.deliver.map((g) => ['queued', g] as const), ...Object.values(f.response).map((g) => ['awaiting a response', g] as const)];
+        for (const [where, g] of pending) {
+          const n = (v.sim.rt.actor(`device:${g.dev}`) as { st?: { responses?: Record<string, number> } } | undefined)?.st?.responses?.[String(g.grpid)] ?? 0;
+          if (n > 0) return `FAULT ${e.id}: group ${g.grpid} of device ${g.devId} is ${where} but was already answered (${n} response(s))`;
         }
       }
     }
