@@ -172,12 +172,38 @@ Object.assign(SCENARIOS, {
   },
 } satisfies Record<string, Scenario>);
 
+/** Fault-queue races (B07): a mock device on a fault-capable HWPT with one page-request group queued. */
+Object.assign(SCENARIOS, {
+  'fault-read-detach-race': {
+    name: 'fault-read-detach-race',
+    description: 'B07 trigger: a fault-capable HWPT with one queued IOPF group; one thread read()s the FAULT fd while another replaces the mock device back onto the IOAS (the replace flushes its groups INVALID)',
+    exposes: 'B07',
+    setup: [
+      ...proc1,
+      { op: 'mockDomain', fd: 'fd', ioas: 'ioas', as: 'stdev', dev: 'idev' },
+      { op: 'ioctl', fd: 'fd', name: 'IOMMU_FAULT_QUEUE_ALLOC', fields: { flags: 0 }, out: { out_fault_id: 'fault', out_fault_fd: 'ffd' } },
+      {
+        op: 'ioctl', fd: 'fd', name: 'IOMMU_HWPT_ALLOC',
+        fields: { flags: 1 << 2 /* IOMMU_HWPT_FAULT_ID_VALID */, dev_id: '$idev', pt_id: '$ioas', data_type: 0, data_len: 0, data_uptr: 0n, fault_id: '$fault' },
+        out: { out_hwpt_id: 'hwpt' },
+      },
+      { op: 'testCmd', fd: 'fd', testOp: 10 /* MOCK_DOMAIN_REPLACE */, id: '$stdev', member: 'mock_domain_replace', fields: { pt_id: '$hwpt' } },
+      { op: 'testCmd', fd: 'fd', testOp: 15 /* TRIGGER_IOPF */, member: 'trigger_iopf', fields: { dev_id: '$idev', pasid: 0, grpid: 1, perm: 1, addr: 0x1000000n } },
+    ],
+    threads: [
+      [{ op: 'syscall', call: 'read', args: { fd: '$ffd', buf: '$buf', count: 40 } }],
+      [{ op: 'testCmd', fd: '$fd', testOp: 10 /* MOCK_DOMAIN_REPLACE */, id: '$stdev', member: 'mock_domain_replace', fields: { pt_id: '$ioas' } }],
+    ],
+  },
+} satisfies Record<string, Scenario>);
+
 /** The variants the model implements, with the scenario that exposes each. */
 export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
   B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
+  B07: { scenario: 'fault-read-detach-race', summary: "read() took a fault group off the deliver list in a later step than its copy-out (list unlocked): a detach flush in between answered it and the read still queued it for a response", suite: 3 },
   B06: { scenario: 'auto-hwpt-destroy-race', summary: 'the auto-HWPT list walk took no "get unless zero" reference: a HWPT being destroyed was attached to', suite: 2, budget: { por: 2000 } },
   B14: { scenario: 'compat-unmap-empty', summary: 'VFIO-compat UNMAP_DMA of an empty range failed ENOENT instead of succeeding with size 0', suite: 2 },
   S01: { scenario: 'sva-exit-unbind', summary: "the SVA domain's mm release callback did not block the PASID: the IOMMU walked the exited process's freed page tables" },
