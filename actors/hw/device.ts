@@ -27,6 +27,8 @@ export interface DeviceState {
   /** Responses received per group index (exactly one each is the rule). */
   responses: Record<string, number>;
   prqFailed: number;
+  /** A mock device removed by the selftest: it answers nothing and drops what still arrives. */
+  unplugged?: boolean;
 }
 
 export class DeviceActor implements SimActor<World> {
@@ -49,6 +51,7 @@ export class DeviceActor implements SimActor<World> {
   }
 
   deliver(env: Envelope, ctx: DeliveryContext<World>): void {
+    if (this.st.unplugged) return;
     if (env.type === 'dma.ret') return this.burstDone(env);
     if (env.type === 'page.response') return this.pageResponse(env, ctx);
     // Work submitted to the device (an SVA work queue descriptor): the device performs its DMA.

@@ -103,7 +103,11 @@ export const selftestUnbindRequest: IoctlHandler = {
 
 function removeMockDevice(c: DeliveryContext<World>, dev: string): void {
   const world = c.world;
-  if (c.has(deviceActorId(dev))) c.retire(deviceActorId(dev));
+  // The device end stays, unplugged: page responses for its pending faults may still be on
+  // their way (the unbind answered them INVALID) and are dropped there, as hardware that is
+  // gone drops them; retiring it here made them dead letters.
+  const d = c.peek(deviceActorId(dev)) as DeviceActor | undefined;
+  if (d) d.st.unplugged = true;
   const h = hw(world);
   h.topology.devices = h.topology.devices.filter((d) => d.id !== dev);
   delete selftestState(world).mockDevs[dev];

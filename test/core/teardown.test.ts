@@ -77,3 +77,21 @@ describe('concurrent ioctls on one VFIO device file (fuzzer find)', () => {
     }
   });
 });
+
+describe('a mock device destroyed with page requests pending (found while writing B07)', () => {
+  it('its faults are answered INVALID and the answers reach an unplugged device, not a freed actor', async () => {
+    const { fixture, mockDomain, hwptAllocOk, testCmd, mockDomainReplace } = await import('../selftest/helpers.ts');
+    const E = await import('../../uapi/enums.ts');
+    const h = fixture();
+    const dev = mockDomain(h, h.ioas);
+    const f = h.p.iommufd(h.fd).faultQueueAlloc().out;
+    const hwpt = hwptAllocOk(h, { dev: dev.idev, pt: h.ioas, flags: E.IOMMU_HWPT_FAULT_ID_VALID, faultId: f.out_fault_id });
+    expect(mockDomainReplace(h, dev.stdev, hwpt).errno).toBe(0);
+    expect(testCmd(h, E.IOMMU_TEST_OP_TRIGGER_IOPF, 'trigger_iopf', { dev_id: dev.idev, pasid: 0, grpid: 1, perm: E.IOMMU_PGFAULT_PERM_READ, addr: 0x1000000n }).errno).toBe(0);
+    expect(h.p.iommufd(h.fd).destroy(dev.stdev).errno).toBe(0);
+    expect(h.sim.rt.deadLetters).toEqual([]);
+    expect(h.p.close(f.out_fault_fd)).toBe(0);
+    expect(h.p.close(h.fd)).toBe(0);
+    expect(h.sim.rt.deadLetters).toEqual([]);
+  });
+});
