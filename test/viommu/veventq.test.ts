@@ -113,6 +113,23 @@ describe('vEVENTQ depth and lost events', () => {
       expect(ifd.veventqAlloc({ ...base, type: 2 }).errno).toBe(0);
     });
   });
+
+  it('poll: never writable (unlike a FAULT fd); readable while an event or a lost-events marker waits', () => {
+    const EPOLLIN = 0x1, EPOLLRDNORM = 0x40;
+    journaled((sim) => {
+      const s = vsmmu(sim, 1);
+      const { p } = s.g.r;
+      const poll = () => Number(p.syscall('poll', { fd: s.fd }).ret);
+      expect(poll()).toBe(0);
+      faults(sim, 0, 2); // depth 1: ev0, then the marker for the dropped second event
+      expect(poll()).toBe(EPOLLIN | EPOLLRDNORM);
+      expect(readVevents(p, s.fd, REC, 32).evs.map(which)).toEqual([0]);
+      // the marker alone is still on the deliver list, so the fd stays readable
+      expect(poll()).toBe(EPOLLIN | EPOLLRDNORM);
+      expect(readVevents(p, s.fd, REC, 32).evs.map(which)).toEqual(['lost']);
+      expect(poll()).toBe(0);
+    });
+  });
 });
 
 describe('vEVENTQ sequence wrap (31 bits)', () => {
