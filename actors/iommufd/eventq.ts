@@ -36,10 +36,27 @@ export interface FaultGroup {
   /** Physical device name (the response goes to its actor) and its DEVICE id here. */
   dev: string;
   devId: number;
+  /** Where the request was routed: the attach point whose detach answers it. */
   pasid: number;
   grpid: number;
   hwpt: number;
   records: { addr: bigint; perm: number }[];
+  /**
+   * What the records report when it differs from `pasid`: a mock device
+   * without PASID support sends its pasid number unflagged, and the request
+   * goes to the RID domain.
+   */
+  reported?: { pasid: number; pasidValid: boolean };
+}
+
+/** The read() records of one group, all carrying its cookie. */
+function groupRecords(g: FaultGroup, cookie: number) {
+  const pasid = g.reported?.pasid ?? g.pasid;
+  const valid = g.reported?.pasidValid ?? g.pasid !== 0;
+  return g.records.map((r, i) => ({
+    flags: (valid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
+    dev_id: g.devId, pasid, grpid: g.grpid, perm: r.perm, addr: r.addr, length: 0, cookie,
+  }));
 }
 
 export interface FaultData {
@@ -71,10 +88,7 @@ function faultRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): 
     if (done + bytes > a.count) break;
     let cookie = 1;
     while (d.response[cookie]) cookie++;
-    const recs = g.records.map((r, i) => ({
-      flags: (g.pasid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
-      dev_id: g.devId, pasid: g.pasid, grpid: g.grpid, perm: r.perm, addr: r.addr, length: 0, cookie,
-    }));
+    const recs = groupRecords(g, cookie);
     const out = new Uint8Array(bytes);
     encodeArray(S.iommu_hwpt_pgfault, recs, out);
     if (!mm || writeUser(o.world.mem, mm, a.buf + BigInt(done), out)) {
@@ -101,10 +115,7 @@ function b07ReadCopy(o: ObjSelf, a: { count: number; buf: bigint; pid: number },
   if (a.count % PGFAULT !== 0 || !g || g.records.length * PGFAULT > a.count) return fdReply(o, replyTo, faultRead(o, a));
   let cookie = 1;
   while (d.response[cookie]) cookie++;
-  const recs = g.records.map((r, i) => ({
-    flags: (g.pasid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
-    dev_id: g.devId, pasid: g.pasid, grpid: g.grpid, perm: r.perm, addr: r.addr, length: 0, cookie,
-  }));
+  const recs = groupRecords(g, cookie);
   const out = new Uint8Array(g.records.length * PGFAULT);
   encodeArray(S.iommu_hwpt_pgfault, recs, out);
   const mm = o.world.mem.mms[a.pid];

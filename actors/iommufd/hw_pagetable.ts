@@ -170,6 +170,9 @@ export function hwptPagingAlloc(
   if (!spec) return ENOENT;
   const model = modelOf(x.c.world, dev.iommu);
   if (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING && !model.dirtyCapable(spec)) return EOPNOTSUPP;
+  // A nest parent never takes faults itself (its nested HWPTs do): the kernel
+  // refuses the pair before allocating anything.
+  if (flags & IOMMU_HWPT_FAULT_ID_VALID && flags & IOMMU_HWPT_ALLOC_NEST_PARENT) return EOPNOTSUPP;
   if (shouldFail(x.c.world, 'hwpt_alloc')) return ENOMEM;
   const r = model.allocPaging(flags & ~IOMMU_HWPT_FAULT_ID_VALID, spec, data);
   if ('errno' in r) return r.errno;
