@@ -41,20 +41,15 @@ export interface FaultGroup {
   grpid: number;
   hwpt: number;
   records: { addr: bigint; perm: number }[];
-  /**
-   * What the records report when it differs from `pasid`: a mock device
-   * without PASID support sends its pasid number unflagged, and the request
-   * goes to the RID domain.
-   */
-  reported?: { pasid: number; pasidValid: boolean };
+  /** The PASID the request carried, when it was routed to another attach point (the RID). */
+  requestPasid?: number;
 }
 
 /** The read() records of one group, all carrying its cookie. */
 function groupRecords(g: FaultGroup, cookie: number) {
-  const pasid = g.reported?.pasid ?? g.pasid;
-  const valid = g.reported?.pasidValid ?? g.pasid !== 0;
+  const pasid = g.requestPasid ?? g.pasid;
   return g.records.map((r, i) => ({
-    flags: (valid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
+    flags: (pasid ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0) | (i === g.records.length - 1 ? IOMMU_PGFAULT_FLAGS_LAST_PAGE : 0),
     dev_id: g.devId, pasid, grpid: g.grpid, perm: r.perm, addr: r.addr, length: 0, cookie,
   }));
 }
@@ -72,7 +67,7 @@ export interface FaultData {
 /** The kernel answers a group on its own (detach, destroy, close): INVALID to the device. */
 function autoRespond(o: { c: DeliveryContext<World> } | DeliveryContext<World>, g: FaultGroup, d: FaultData): void {
   const c = 'c' in o ? o.c : o;
-  c.post(deviceActorId(g.dev), 'hw', 'page.response', { pasid: g.pasid, grpid: g.grpid, code: IOMMUFD_PAGE_RESP_INVALID });
+  c.post(deviceActorId(g.dev), 'hw', 'page.response', { pasid: g.requestPasid ?? g.pasid, grpid: g.grpid, code: IOMMUFD_PAGE_RESP_INVALID });
   d.answered++;
 }
 
@@ -148,7 +143,7 @@ function faultWrite(o: ObjSelf, a: { count: number; buf: bigint; pid: number }):
       break;
     }
     delete d.response[resp.cookie];
-    o.post(deviceActorId(g.dev), 'hw', 'page.response', { pasid: g.pasid, grpid: g.grpid, code: resp.code });
+    o.post(deviceActorId(g.dev), 'hw', 'page.response', { pasid: g.requestPasid ?? g.pasid, grpid: g.grpid, code: resp.code });
     d.answered++;
     done += RESPONSE;
   }

@@ -23,7 +23,7 @@ import type { Call, Ictx, IoctlHandler, Step } from './ioctl.ts';
 import { objRemove, type ObjEntry } from './object.ts';
 import { deviceAttach, deviceBind, deviceDetach, deviceUnbind, type DeviceData } from './device.ts';
 import { objData, type HwptNestedData, type HwptPagingData } from './hw_pagetable.ts';
-import { deviceSpec, hw } from '../hw/state.ts';
+import { hw } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { DeviceActor, deviceActorId } from '../hw/device.ts';
 import type { DeliveryContext } from '../runtime/actor.ts';
@@ -587,30 +587,28 @@ function triggerIopf(x: Ictx, call: Call, a: { dev_id: number; pasid: number; gr
   const devE = x.get(call, a.dev_id, 'device');
   if (typeof devE === 'number') return devE;
   const dev = objData<DeviceData>(x.c, devE);
-  const pasidValid = ((deviceSpec(x.c.world, dev.dev)?.mockFlags ?? 0) & E.MOCK_FLAGS_DEVICE_PASID) !== 0;
-  const at = iopfAttachPoint(x, dev, pasidValid ? a.pasid : null);
+  const at = iopfAttachPoint(x, dev, a.pasid);
   const hwptId = at === null ? undefined : dev.attach[at];
   const hwptE = hwptId === undefined ? undefined : x.d.table.entries[hwptId];
   const faultId = hwptE ? objData<{ fault: number }>(x.c, hwptE).fault : 0;
   const faultE = faultId ? x.d.table.entries[faultId] : undefined;
   // Delivery problems (no HWPT, no FAULT) are not reported to the caller.
   if (!faultE || !x.c.has(faultE.actor)) return 0;
-  const reported = at === a.pasid ? undefined : { pasid: a.pasid, pasidValid };
   x.c.post(faultE.actor, 'internal', 'event', {
     type: 'iopf',
-    group: { dev: dev.dev, devId: devE.id, pasid: at, grpid: a.grpid, hwpt: hwptId, records: [{ addr: a.addr, perm: a.perm }], ...(reported ? { reported } : {}) },
+    group: { dev: dev.dev, devId: devE.id, pasid: at, grpid: a.grpid, hwpt: hwptId, records: [{ addr: a.addr, perm: a.perm }], ...(at === a.pasid ? {} : { requestPasid: a.pasid }) },
   });
   return 0;
 }
 
 /**
- * Which attach point a page request reaches (iommu find_fault_handler).  A
- * request not flagged PASID-valid goes to the RID.  A PASID with nothing
- * attached falls back to a nested RID domain, because the mock, like SMMUv3,
- * keeps the guest's PASID table in that domain.  null: no handler.
+ * Which attach point a page request reaches (iommu find_fault_handler).  The
+ * mock flags a request PASID-valid whenever its pasid is not 0.  A PASID with
+ * nothing attached falls back to a nested RID domain, because the mock, like
+ * SMMUv3, keeps the guest's PASID table in that domain (user_pasid_table).
+ * null: no handler.
  */
-function iopfAttachPoint(x: Ictx, dev: DeviceData, pasid: number | null): number | null {
-  if (pasid === null) return 0;
+function iopfAttachPoint(x: Ictx, dev: DeviceData, pasid: number): number | null {
   if (dev.attach[pasid] !== undefined) return pasid;
   const rid = dev.attach[0];
   return rid !== undefined && x.d.table.entries[rid]?.type === 'hwpt_nested' ? 0 : null;

@@ -211,8 +211,8 @@ describe('iommufd_ioas', () => {
         });
         expect(trig.errno).toBe(0);
         const { recs } = readFaults(f.p, fault.fd, S.iommu_hwpt_pgfault.size);
-        // a device without PASID support reports the pasid number but not PASID_VALID; the RID handler takes it
-        expect(recs).toMatchObject([{ flags: E.IOMMU_PGFAULT_FLAGS_LAST_PAGE, dev_id: dev, pasid: 1, grpid: 2, addr: 0xdeadbeafn, cookie: 1 }]);
+        // pasid 1 has nothing attached: the request falls back to the nested RID domain and keeps its pasid
+        expect(recs).toMatchObject([{ flags: E.IOMMU_PGFAULT_FLAGS_PASID_VALID | E.IOMMU_PGFAULT_FLAGS_LAST_PAGE, dev_id: dev, pasid: 1, grpid: 2, addr: 0xdeadbeafn, cookie: 1 }]);
         expect(respond(f.p, fault.fd, [{ cookie: recs[0]!.cookie, code: E.IOMMUFD_PAGE_RESP_SUCCESS }])).toBe(8);
         expect(mockDomainReplace(f, stdev, parent).errno).toBe(0);
         expect(destroy(f, n1)).toBe(0);
