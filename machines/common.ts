@@ -66,6 +66,13 @@ export const destroyingStates = {
   freed: { type: 'final' },
 } as const;
 
+/** The typed setup every object machine without guards of its own starts from. */
+export const objectSetup = setup({
+  types: {} as { context: ObjContext; input: ObjContext; events: ObjEvent },
+  actions: objectActions,
+  guards: objectGuards,
+});
+
 /**
  * The lifecycle of an object with no states between "live" and "destroying":
  * ops run while live, IOMMU_DESTROY (forwarded by the context only when no
@@ -73,11 +80,7 @@ export const destroyingStates = {
  * sibling objects talk to it while live (faults, unpin requests).
  */
 export function liveObjectMachine(id: string, opts: { events: boolean }) {
-  return setup({
-    types: {} as { context: ObjContext; input: ObjContext; events: ObjEvent },
-    actions: objectActions,
-    guards: objectGuards,
-  }).createMachine({
+  return objectSetup.createMachine({
     id,
     context: ({ input }) => input,
     initial: 'live',
@@ -101,11 +104,7 @@ export function liveObjectMachine(id: string, opts: { events: boolean }) {
  * the object may be destroyed.
  */
 export function eventQueueMachine(id: string) {
-  return setup({
-    types: {} as { context: ObjContext; input: ObjContext; events: ObjEvent },
-    actions: objectActions,
-    guards: objectGuards,
-  }).createMachine({
+  return objectSetup.createMachine({
     id,
     context: ({ input }) => input,
     initial: 'fdOpen',

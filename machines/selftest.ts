@@ -8,15 +8,10 @@
  * with the context's answer to a teardown request counted as a teardown
  * step.  The selftest ACCESS object (machines/access.ts) uses it too.
  */
-import { setup } from 'xstate';
-import { destroyingStates, objectActions, objectGuards, type ObjContext, type ObjEvent } from './common.ts';
+import { destroyingStates, objectSetup } from './common.ts';
 
 export function requestTeardownMachine(id: string) {
-  return setup({
-    types: {} as { context: ObjContext; input: ObjContext; events: ObjEvent },
-    actions: objectActions,
-    guards: objectGuards,
-  }).createMachine({
+  return objectSetup.createMachine({
     id,
     context: ({ input }) => input,
     initial: 'live',
