@@ -481,27 +481,33 @@ function abortAreas(iopt: IoPagetable, ids: readonly number[], hint: bigint): vo
  * iopt_alloc_area_pages: allocate the areas, check length/IOVA under the
  * lock and insert them unpublished.  Consumes `list` on failure.
  */
+/*
+ * The failure exits below are module functions, not closures: under tsx,
+ * esbuild's keepNames gives every named closure a defineProperty call when
+ * it is created, which costs more than the work on these hot paths.
+ */
+function mapBeginFail(env: IoptEnv, list: PagesListElm[], errno: number): { errno: number } {
+  ioptFreePagesList(env, list);
+  return { errno };
+}
+
 export function ioptMapPagesBegin(
   iopt: IoPagetable, env: IoptEnv, list: PagesListElm[], length: bigint, iova: bigint, prot: number, allocIova: boolean,
 ): { errno: 0; pending: PendingMap } | { errno: number } {
-  const fail = (errno: number) => {
-    ioptFreePagesList(env, list);
-    return { errno };
-  };
   for (let k = 0; k < list.length; k++) {
     const e = shouldFail(env, 'iopt_area_alloc');
-    if (e) return fail(e);
+    if (e) return mapBeginFail(env, list, e);
   }
-  if (length === 0n || length & BigInt(iopt.iovaAlignment - 1)) return fail(EINVAL);
+  if (length === 0n || length & BigInt(iopt.iovaAlignment - 1)) return mapBeginFail(env, list, EINVAL);
   let dst = iova;
   if (allocIova) {
     const first = list[0];
     const r = ioptAllocIova(iopt, pagesSourceAddr(getPages(env, first.pagesId), first.startByte), length);
-    if ('errno' in r) return fail(r.errno);
+    if ('errno' in r) return mapBeginFail(env, list, r.errno);
     dst = r.iova;
   } else {
     const e = checkFixedIova(iopt, dst, length);
-    if (e) return fail(e);
+    if (e) return mapBeginFail(env, list, e);
   }
   const areaIds: number[] = [];
   let cur = dst;
@@ -509,7 +515,7 @@ export function ioptMapPagesBegin(
     const a = insertArea(iopt, env, elm, cur, prot);
     if ('errno' in a) {
       abortAreas(iopt, areaIds, dst);
-      return fail(a.errno);
+      return mapBeginFail(env, list, a.errno);
     }
     areaIds.push(a.id);
     cur += elm.length;
@@ -735,20 +741,25 @@ export interface UnmapOpts {
  * atomic: areas removed before a failing one stay removed (their unmap
  * effects are returned with the errno).
  */
+function unmapDone(st: UnmapResume, effects: DomainEffect[], errno: number): UnmapResult {
+  if (st.all && errno === ENOENT) errno = 0;
+  return { errno, status: 'done', unmapped: st.unmapped, effects };
+}
+
+function unmapFail(errno: number): UnmapResult {
+  return { errno, status: 'done', unmapped: 0n, effects: [] };
+}
+
 function unmapRange(iopt: IoPagetable, env: IoptEnv, st: UnmapResume, o: UnmapOpts): UnmapResult {
   const effects: DomainEffect[] = [];
-  const out = (errno: number): UnmapResult => {
-    if (st.all && errno === ENOENT) errno = 0;
-    return { errno, status: 'done', unmapped: st.unmapped, effects };
-  };
-  if (st.tries > UNMAP_MAX_TRIES) return out(EDEADLK);
+  if (st.tries > UNMAP_MAX_TRIES) return unmapDone(st, effects, EDEADLK);
   for (;;) {
     const i = areaIterFirst(iopt, st.start, st.last);
     if (i < 0) break;
     const area = iopt.areas[i];
-    if (area.creating) return out(EBUSY);
-    if (area.numLocks) return out(EBUSY);
-    if (area.iova < st.start || area.last > st.last) return out(ENOENT);
+    if (area.creating) return unmapDone(st, effects, EBUSY);
+    if (area.numLocks) return unmapDone(st, effects, EBUSY);
+    if (area.iova < st.start || area.last > st.last) return unmapDone(st, effects, ENOENT);
     if (area.numAccesses) {
       st.start = area.iova;
       area.preventAccess = true;
@@ -756,22 +767,21 @@ function unmapRange(iopt: IoPagetable, env: IoptEnv, st: UnmapResume, o: UnmapOp
       st.tries++;
       if (!o.notify) return { errno: 0, status: 'notify', unmapped: st.unmapped, effects, notice, resume: { ...st } };
       o.notify(notice);
-      if (st.tries > UNMAP_MAX_TRIES) return out(EDEADLK);
+      if (st.tries > UNMAP_MAX_TRIES) return unmapDone(st, effects, EDEADLK);
       continue;
     }
     unfillAreaDomains(iopt, env, area, effects);
     removeAreaAt(iopt, env, i);
     st.unmapped += areaLength(area);
   }
-  return out(st.unmapped || st.emptyOk ? 0 : ENOENT);
+  return unmapDone(st, effects, st.unmapped || st.emptyOk ? 0 : ENOENT);
 }
 
 /** iopt_unmap_iova: 0 length EINVAL, wrap EOVERFLOW, nothing removed ENOENT. */
 export function ioptUnmap(iopt: IoPagetable, env: IoptEnv, iova: bigint, length: bigint, o: UnmapOpts = {}): UnmapResult {
-  const fail = (errno: number): UnmapResult => ({ errno, status: 'done', unmapped: 0n, effects: [] });
-  if (length === 0n) return fail(EINVAL);
+  if (length === 0n) return unmapFail(EINVAL);
   const last = iova + length - 1n;
-  if (last > ULONG_MAX) return fail(EOVERFLOW);
+  if (last > ULONG_MAX) return unmapFail(EOVERFLOW);
   return unmapRange(iopt, env, { start: iova, last, unmapped: 0n, tries: 0, all: false, ...(o.emptyOk ? { emptyOk: true } : {}) }, o);
 }
 

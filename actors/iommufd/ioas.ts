@@ -35,8 +35,11 @@ import { translation } from '../hw/translation.ts';
 export const U64_MAX = 0xffffffffffffffffn;
 
 /** The io_pagetable's view of the shared world, with fail_nth wired to every allocation point. */
+/** The world rides in failCtx, so building an env makes no closure (see mapBeginFail in io_pagetable.ts). */
+const worldFailpoint = (c: unknown, site: string) => shouldFail(c as World, site);
+
 export function ioptEnv(world: World): PagesEnv {
-  return { world: world.mem, pagesTable: world.pages, failpoint: (_c, site) => shouldFail(world, site) };
+  return { world: world.mem, pagesTable: world.pages, failpoint: worldFailpoint, failCtx: world };
 }
 
 export interface IoasData {
@@ -172,7 +175,8 @@ export const ioasKind = defineObjectKind(ioasMachine, {
         const env = ioptEnv(o.world);
         return unmapStep(o, body.call, a.all ? ioptUnmapAll(iopt(o), env) : ioptUnmap(iopt(o), env, a.iova, a.length, { emptyOk }));
       }
-      const notify = (n: AccessUnmapNotice) => notifyAccesses(o, n);
+      // bind, not an arrow: no keepNames defineProperty per UNMAP (see worldFailpoint)
+      const notify = notifyAccesses.bind(null, o);
       const env = ioptEnv(o.world);
       const r = a.all ? ioptUnmapAll(iopt(o), env, { notify }) : ioptUnmap(iopt(o), env, a.iova, a.length, { notify, emptyOk });
       postEffects(o, r.effects);

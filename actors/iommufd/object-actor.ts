@@ -181,7 +181,7 @@ export function defineObjectKind(machine: AnyStateMachine, b: ObjectBehaviour): 
   return {
     type: b.type,
     kind,
-    create: (id, input) => new XStateActor<World>(id, kind, m, { input }),
-    restore: (id, state) => new XStateActor<World>(id, kind, m, { snapshot: state }),
+    create: (id, input) => new XStateActor<World>(id, kind, m, { input, direct: true }),
+    restore: (id, state) => new XStateActor<World>(id, kind, m, { snapshot: state, direct: true }),
   };
 }
