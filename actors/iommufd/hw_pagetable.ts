@@ -15,7 +15,8 @@ import type { ObjEntry } from './object.ts';
 import { shouldFail, type World } from '../world.ts';
 import { translation } from '../hw/translation.ts';
 import { allocDomainId, deviceSpec, hw, modelOf } from '../hw/state.ts';
-import type { DomainParams, NestedDomainParams, AnyDomain } from '../../hardware/models/index.ts';
+import type { DomainParams, NestedDomainParams, AnyDomain, FlushOp, InvalidateRequest } from '../../hardware/models/index.ts';
+import { applyNestedFlush } from '../hw/invalidate.ts';
 import type { DeliveryContext } from '../runtime/actor.ts';
 import { EFAULT, EINVAL, ENOENT, ENOMEM, EOPNOTSUPP, EOVERFLOW } from '../../uapi/errno.ts';
 import { checkUpfront } from '../../uapi/checks.ts';
@@ -103,9 +104,9 @@ export const hwptNestedKind = defineObjectKind(hwptNestedMachine, {
       (o.data as HwptNestedData).attached += a.delta;
       return { errno: 0, out: { attached: (o.data as HwptNestedData).attached } };
     },
-    invalidate: (o, a: { dataType: number; entryLen: number; entryNum: number; entries: Uint8Array }) => {
+    invalidate: (o, a: UserArrayArgs) => {
       const d = o.data as HwptNestedData;
-      const r = modelOf(o.world, d.params.iommu).invalidateHwpt(d.params, a);
+      const r = modelOf(o.world, d.params.iommu).invalidateHwpt(d.params, userArray(o.world, a));
       applyFlushes(o, d, r.flushes);
       return { errno: r.errno, out: { processed: r.processed } };
     },
@@ -120,16 +121,47 @@ export const hwptNestedKind = defineObjectKind(hwptNestedMachine, {
 });
 
 /** What a nested invalidation reached: mock IOTLB slots are part of the HWPT's state; the rest flush the hardware caches. */
-function applyFlushes(o: ObjSelf, d: HwptNestedData, flushes: readonly { scope: string; [k: string]: any }[]): void {
+function applyFlushes(o: ObjSelf, d: HwptNestedData, flushes: readonly FlushOp[]): void {
+  const tr = translation(o.c);
   for (const f of flushes) {
-    if (f.scope === 'mock-iotlb' && d.params.config.kind === 'mock') {
+    if (f.scope === 'mock-iotlb') {
+      if (d.params.config.kind !== 'mock') continue;
       const slots = d.params.config.iotlb;
       if (f.all) slots.fill(0);
       else slots[f.index] = 0;
-    } else {
-      translation(o.c)?.flushDomain(d.domain);
+    } else if (tr) {
+      applyNestedFlush(tr, d.domain, f);
     }
   }
+}
+
+/**
+ * The user array as IOMMU_HWPT_INVALIDATE passes it on (struct
+ * iommu_user_data_array): plain data in the op message, so the driver's
+ * reads happen in the object's delivery, against the caller's memory as it
+ * is then.
+ */
+export interface UserArrayArgs {
+  dataType: number;
+  entryLen: number;
+  entryNum: number;
+  uptr: bigint;
+  pid: number;
+}
+
+/** The driver's view of the array: every read is a copy_from_user from the caller's mm. */
+export function userArray(world: World, a: UserArrayArgs): InvalidateRequest {
+  return {
+    dataType: a.dataType,
+    entryLen: a.entryLen,
+    entryNum: a.entryNum,
+    copy: (offset, len) => {
+      if (len === 0) return new Uint8Array(0);
+      const mm = world.mem.mms[a.pid];
+      const r = mm ? readUser(world.mem, mm, a.uptr + BigInt(offset), len) : { errno: EFAULT };
+      return 'errno' in r ? EFAULT : r.data;
+    },
+  };
 }
 
 function actorOf(o: ObjSelf, id: number): string {
@@ -315,9 +347,9 @@ export const hwptInvalidateIoctl: IoctlHandler = {
     const obj = x.get(call, cmd.hwpt_id, 'any');
     if (typeof obj === 'number') return { errno: obj, respond: true };
     if (obj.type !== 'hwpt_nested' && obj.type !== 'viommu') return { errno: EINVAL, respond: true };
-    const entries = copyFromUser(x, call, cmd.data_uptr, cmd.entry_len * cmd.entry_num);
-    if (typeof entries === 'number') return { errno: entries, respond: true };
-    x.send(call, obj.id, 'invalidate', { dataType: cmd.data_type, entryLen: cmd.entry_len, entryNum: cmd.entry_num, entries });
+    // The core copies nothing: each driver reads the array itself (per entry, or all of it first).
+    const a: UserArrayArgs = { dataType: cmd.data_type, entryLen: cmd.entry_len, entryNum: cmd.entry_num, uptr: cmd.data_uptr, pid: call.pid };
+    x.send(call, obj.id, 'invalidate', a);
     return 'wait';
   },
   resume(_x, call, ret) {

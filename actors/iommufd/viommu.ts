@@ -22,8 +22,10 @@ import { IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_FAULT_ID_VALID } from '../../uapi/en
 import { writeUser } from '../mm/process.ts';
 import { memfdCreate, memfdRelease, memfdWrite } from '../mm/memfd.ts';
 import {
-  VIOMMU_NESTED_ALLOC, finishAlloc, hwDomains, hwptNestedKind, installNested, objData, type HwptNestedData, type HwptPagingData,
+  VIOMMU_NESTED_ALLOC, finishAlloc, hwDomains, hwptNestedKind, installNested, objData, userArray, type HwptNestedData, type HwptPagingData,
+  type UserArrayArgs,
 } from './hw_pagetable.ts';
+import { applyViommuFlush } from '../hw/invalidate.ts';
 import { UNBIND_HOOKS, type DeviceData } from './device.ts';
 import { allocDomainId } from '../hw/state.ts';
 
@@ -78,7 +80,7 @@ export const IOMMU_TEST_DEV_CACHE_DEFAULT = 0xbaddad;
 export const viommuKind = defineObjectKind(viommuMachine, {
   type: 'viommu',
   ops: {
-    invalidate: (o, a: { dataType: number; entryLen: number; entryNum: number; entries: Uint8Array }) => {
+    invalidate: (o, a: UserArrayArgs) => {
       const d = o.data as ViommuData;
       if (!d.params.hasCacheInvalidate) return { errno: EOPNOTSUPP, out: { processed: 0 } };
       const vdevs: Record<string, DeviceSpec> = {};
@@ -87,14 +89,16 @@ export const viommuKind = defineObjectKind(viommuMachine, {
         const spec = vd && deviceSpec(o.world, vd.dev);
         if (spec) vdevs[virt] = spec;
       }
-      const r = modelOf(o.world, d.iommu).invalidateViommu(d.params, a, { vdevs, vmid: d.parentDomain });
+      const r = modelOf(o.world, d.iommu).invalidateViommu(d.params, userArray(o.world, a), { vdevs, vmid: d.parentDomain });
+      const tr = translation(o.c);
       for (const f of r.flushes) {
         if (f.scope === 'mock-dev-cache') {
           const slots = (d.devCache[f.device] ??= [0, 1, 2, 3].map(() => IOMMU_TEST_DEV_CACHE_DEFAULT));
           if (f.all) slots.fill(0);
           else slots[f.index] = 0;
-        } else {
-          translation(o.c)?.flushDomain(d.parentDomain);
+        } else if (tr) {
+          // Only what the command names: the stage-2 parent's own entries (the host's mappings) stay cached.
+          applyViommuFlush(tr, d.iommu, f);
         }
       }
       return { errno: r.errno, out: { processed: r.processed } };

@@ -4,7 +4,7 @@
  * core's reserved-region rules, and the generic PASID attach rules.
  */
 import { decode, type AnyLayout, type Decoded } from '../../uapi/layout.ts';
-import { E2BIG, EINVAL } from '../../uapi/errno.ts';
+import { E2BIG, EFAULT, EINVAL } from '../../uapi/errno.ts';
 import {
   IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_PASID_EXEC, IOMMU_HW_CAP_PCI_PASID_PRIV,
 } from '../../uapi/enums.ts';
@@ -56,30 +56,71 @@ export function iommuCopyStructFromUser<L extends AnyLayout>(
   return { errno: 0, value: decode(layout, c.bytes), bytes: c.bytes };
 }
 
-/** __iommu_copy_struct_from_user_array: entry `index` of the array with the rules above. */
+/**
+ * copy_from_user out of an invalidation array: `len` bytes at `offset` from
+ * data_uptr, or EFAULT.  A request built from bytes in hand reads nothing
+ * past them.
+ */
+export function copyFromUserArray(req: InvalidateRequest, offset: number, len: number): Uint8Array | number {
+  if (req.copy) return req.copy(offset, len);
+  const b = req.entries;
+  if (!b || offset + len > b.length) return EFAULT;
+  return b.subarray(offset, offset + len);
+}
+
+/**
+ * copy_struct_from_user on user memory: a longer user struct has its tail
+ * checked first (check_zeroed_user: a fault there is EFAULT, a non-zero byte
+ * E2BIG), then the head is copied (EFAULT) and zero-extended.
+ */
+function copyStructFromUserArrayAt(req: InvalidateRequest, ksize: number, offset: number, usize: number): { errno: number; bytes: Uint8Array } {
+  const out = new Uint8Array(ksize);
+  if (usize > ksize) {
+    const tail = copyFromUserArray(req, offset + ksize, usize - ksize);
+    if (typeof tail === 'number') return { errno: tail, bytes: out };
+    if (tail.some((b) => b !== 0)) return { errno: E2BIG, bytes: out };
+  }
+  const head = copyFromUserArray(req, offset, Math.min(ksize, usize));
+  if (typeof head === 'number') return { errno: head, bytes: out };
+  out.set(head);
+  return { errno: 0, bytes: out };
+}
+
+/**
+ * __iommu_copy_struct_from_user_array: entry `index` alone, read from user
+ * memory only after the index, type and length checks, so an entry that
+ * does not read fails EFAULT without the ones before it being re-read.
+ */
 export function iommuCopyStructFromUserArray<L extends AnyLayout>(
   layout: L, req: InvalidateRequest, expectedType: number, index: number, minLen: number,
 ): { errno: number; value?: Decoded<L> } {
   if (index >= req.entryNum || req.entryNum === 0) return { errno: EINVAL };
-  const at = index * req.entryLen;
-  return iommuCopyStructFromUser(layout, expectedType, req.dataType, req.entries.subarray(at, at + req.entryLen), minLen);
+  if (req.dataType !== expectedType) return { errno: EINVAL };
+  if (req.entryLen < minLen || req.entryLen > layout.size) return { errno: EINVAL };
+  const c = copyStructFromUserArrayAt(req, layout.size, index * req.entryLen, req.entryLen);
+  if (c.errno !== 0) return { errno: c.errno };
+  return { errno: 0, value: decode(layout, c.bytes) };
 }
 
 /**
- * iommu_copy_struct_from_full_user_array: the whole array first (type
- * mismatch or entry_num 0 → EINVAL), each entry through
- * copy_struct_from_user, so a shorter entry is zero-extended and a longer
- * one with a non-zero tail fails the whole call E2BIG before anything runs.
+ * iommu_copy_struct_from_full_user_array: type mismatch or entry_num 0 →
+ * EINVAL before anything is read; an array of kernel-sized entries is copied
+ * in one go (any unreadable byte → EFAULT), then every entry goes through
+ * copy_struct_from_user, so a shorter entry is zero-extended and a longer one
+ * with a non-zero tail fails the whole call E2BIG before anything runs.
  */
 export function iommuCopyStructFromFullUserArray<L extends AnyLayout>(
   layout: L, req: InvalidateRequest, expectedType: number,
 ): { errno: number; values: Decoded<L>[] } {
   if (req.dataType !== expectedType) return { errno: EINVAL, values: [] };
   if (req.entryNum === 0) return { errno: EINVAL, values: [] };
+  if (req.entryLen === layout.size) {
+    const all = copyFromUserArray(req, 0, req.entryNum * req.entryLen);
+    if (typeof all === 'number') return { errno: all, values: [] };
+  }
   const values: Decoded<L>[] = [];
   for (let i = 0; i < req.entryNum; i++) {
-    const at = i * req.entryLen;
-    const c = copyStructFromUser(layout.size, req.entries.subarray(at, at + req.entryLen));
+    const c = copyStructFromUserArrayAt(req, layout.size, i * req.entryLen, req.entryLen);
     if (c.errno !== 0) return { errno: c.errno, values: [] };
     values.push(decode(layout, c.bytes));
   }

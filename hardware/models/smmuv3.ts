@@ -355,8 +355,7 @@ export function smmuv3Model(spec: IommuSpec): IommuModel {
     invalidateHwpt: () => invalFail(EOPNOTSUPP),
 
     invalidateViommu(_viommu: ViommuParams, req: InvalidateRequest, ctx?: InvalidateContext): InvalidateResult {
-      if (req.dataType !== IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3) return invalFail(EINVAL);
-      if (req.entryNum === 0) return invalFail(0);
+      // arm_vsmmu_cache_invalidate has no zero-length probe: the full-array copy refuses entry_num 0 (EINVAL)
       const all = iommuCopyStructFromFullUserArray(iommu_viommu_arm_smmuv3_invalidate, req, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3);
       if (all.errno !== 0) return invalFail(all.errno);
       // Converted in order, issued every CMDQ_BATCH_ENTRIES - 1 commands (plus the sync); on a bad

@@ -136,13 +136,20 @@ export type FlushOp =
   /** mock vIOMMU: per-device cache slot `index`, or all 4 */
   | { scope: 'mock-dev-cache'; device: string; all: boolean; index: number };
 
-/** One invalidation array as IOMMU_HWPT_INVALIDATE hands it to a driver. */
+/**
+ * One invalidation array as IOMMU_HWPT_INVALIDATE hands it to a driver
+ * (struct iommu_user_data_array): the core copies nothing, each driver reads
+ * the user memory itself, entry by entry or all at once, so how far a fault
+ * gets depends on the driver.
+ */
 export interface InvalidateRequest {
   dataType: number;
   entryLen: number;
   entryNum: number;
-  /** entryNum * entryLen bytes of user data (already copied in; a fault is the core's EFAULT) */
-  entries: Uint8Array;
+  /** copy_from_user(data_uptr + offset, len): the bytes, or EFAULT where the user memory does not read */
+  copy?: (offset: number, len: number) => Uint8Array | number;
+  /** The array's bytes when the caller already holds them (model tests); bytes past the end do not read. */
+  entries?: Uint8Array;
 }
 
 export interface InvalidateResult {
