@@ -289,6 +289,22 @@ registerInvariant({
 });
 
 registerInvariant({
+  name: 'file-object-lifetime',
+  description: "an object an open FAULT/vEVENTQ file refers to is not freed while the file exists: its id still names that object in its context's table (the file's release drops a users reference on it)",
+  check(v) {
+    if (v.env && !v.env.dst.startsWith('iommufd:') && !v.env.dst.startsWith('obj:')) return null;
+    const files = v.sim.world.files;
+    for (const k in files) {
+      const f = files[k]!;
+      if (f.kind !== 'eventfd') continue;
+      const e = ictxData(v.sim, f.ctx)?.table.entries[f.objId];
+      if (!e || e.actor !== f.actor) return `file ${k} (${f.actor}) is still open but object ${f.objId} of ${f.ctx} was freed${e ? ` (the id now names ${e.actor})` : ''}: its release will touch freed memory`;
+    }
+    return null;
+  },
+});
+
+registerInvariant({
   name: 'ioctl-errno',
   description: "each ioctl's errno is one the kernel can return for that ioctl",
   check(v) {

@@ -11,6 +11,7 @@
  */
 import type { ArgPatch, ThreadStep } from '../actors/thread.ts';
 import { pack } from '../uapi/layout.ts';
+import { ioctlEntry } from '../uapi/dispatch.ts';
 import * as S from '../uapi/structs.ts';
 import {
   IOMMU_TEST_CMD, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU,
@@ -67,7 +68,22 @@ export type CallOp =
   /** Any system call (munmap, proc.exit, sva.bind/unbind/submit...); `$x` args are setup bindings. */
   | { op: 'syscall'; call: string; args: Record<string, SyscallArg> }
   /** IOMMU_TEST_CMD `testOp` on object `id` with union member `member` (e.g. MOCK_DOMAIN_REPLACE); `$x` fields are setup bindings. */
-  | { op: 'testCmd'; fd: string; testOp: number; id: Ref; member: string; fields: Record<string, SyscallArg> };
+  | { op: 'testCmd'; fd: string; testOp: number; id: Ref; member: string; fields: Record<string, SyscallArg> }
+  /** Any iommufd table ioctl by name (`$x` fields are setup bindings), e.g. IOMMU_FAULT_QUEUE_ALLOC. */
+  | { op: 'ioctl'; fd: string; name: string; fields: Record<string, SyscallArg> }
+  /**
+   * A lane line of the scenario's text (`script`), compiled by the text
+   * runner once the setup has bound its variables.  `text` is the line as
+   * written (for reports); `expect` its accepted errnos (0 = ok; empty = any),
+   * checked when the run is quiet.
+   */
+  | { op: 'line'; line: number; col: number; text: string; expect: number[] };
+
+/** A text scenario (scenario/FORMAT.md) behind an explore scenario. */
+export interface ScenarioScript {
+  file: string;
+  text: string;
+}
 
 export interface OracleSpec {
   name: string;
@@ -88,6 +104,12 @@ export interface Scenario {
   teardown?: boolean;
   /** Per-scenario "results the kernel could return" oracles (explore/invariants.ts). */
   oracles?: OracleSpec[];
+  /**
+   * From a text scenario (explore/text.ts): its statements before the
+   * `parallel` block run as the setup (after `setup`), the statements after
+   * it one at a time once the threads are quiet.
+   */
+  script?: ScenarioScript;
 }
 
 export type Bindings = Record<string, number | bigint>;
@@ -164,10 +186,17 @@ export function compileCall(c: CallOp, b: Bindings): ThreadStep {
       return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: VFIO_IOMMU_UNMAP_DMA, arg: pack(S.vfio_iommu_type1_dma_unmap, { argsz: S.vfio_iommu_type1_dma_unmap.size, flags: 0, iova: c.iova, size: c.size }) };
     case 'syscall':
       return { op: 'syscall', call: c.call, args: resolveArgs(b, c.args) };
+    case 'line':
+      throw new Error(`scenario: line ${c.line} is compiled by the text runner, not compileCall`);
     case 'testCmd': {
       const id = idField(b, c.id, 8);
       const arg = pack((S.iommu_test_cmd_views as unknown as Record<string, never>)[c.member]!, { size: S.iommu_test_cmd.size, op: c.testOp, id: id.value, [c.member]: resolveArgs(b, c.fields) } as never);
       return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_TEST_CMD, arg, ...(id.patch ? { patch: id.patch } : {}) };
+    }
+    case 'ioctl': {
+      const entry = ioctlEntry(c.name);
+      if (!entry) throw new Error(`scenario: no ioctl named '${c.name}'`);
+      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: entry.cmd, arg: pack(entry.layout, { size: entry.ksize, ...resolveArgs(b, c.fields) } as never) };
     }
   }
 }
@@ -179,7 +208,8 @@ export function mockDomainArg(ptId: number): Uint8Array {
 
 /** Does any call read or write a thread variable (then those threads share state). */
 export function usesVars(calls: readonly CallOp[]): boolean {
-  return calls.some((c) => (c.op === 'ioasAlloc' && c.save !== undefined) || Object.values(c).some((v) => typeof v === 'string' && v.startsWith('@')));
+  // A text lane line may save (`->`) or read a variable another lane saves; without the text's parse, assume it might.
+  return calls.some((c) => (c.op === 'ioasAlloc' && c.save !== undefined) || (c.op === 'line' && /->|\$/.test(c.text)) || Object.values(c).some((v) => typeof v === 'string' && v.startsWith('@')));
 }
 
 /**

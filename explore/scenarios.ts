@@ -197,10 +197,24 @@ Object.assign(SCENARIOS, {
   },
 } satisfies Record<string, Scenario>);
 
+/** Event-object allocation aborts (B03): the response copy-out fails after the object's file exists. */
+Object.assign(SCENARIOS, {
+  'fault-alloc-abort': {
+    name: 'fault-alloc-abort',
+    description: "B03 trigger: IOMMU_FAULT_QUEUE_ALLOC whose response copy-out fails (fail_nth 3: the object's kzalloc and xa_alloc pass, the copy_to_user fails), so the FAULT is aborted after its file was created; then the iommufd closes",
+    exposes: 'B03',
+    config: { failNth: 3 },
+    setup: [{ op: 'open', as: 'fd' }],
+    threads: [[{ op: 'ioctl', fd: '$fd', name: 'IOMMU_FAULT_QUEUE_ALLOC', fields: { flags: 0 } }]],
+    teardown: true,
+  },
+} satisfies Record<string, Scenario>);
+
 /** The variants the model implements, with the scenario that exposes each. */
-export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
+export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3 | 4; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
+  B03: { scenario: 'fault-alloc-abort', summary: "a FAULT/vEVENTQ alloc whose copy-out failed fput() its file (release deferred to task work) and freed the object at once: the release dropped a users reference on freed memory", suite: 4 },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
   B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
   B07: { scenario: 'fault-read-detach-race', summary: "read() took a fault group off the deliver list in a later step than its copy-out (list unlocked): a detach flush in between answered it and the read still queued it for a response", suite: 3 },

@@ -11,10 +11,10 @@ import { faultMachine } from '../../machines/fault.ts';
 import { veventqMachine } from '../../machines/veventq.ts';
 import { defineObjectKind, invokeOp, type ObjSelf } from './object-actor.ts';
 import { DETACH_HOOKS } from './device.ts';
-import type { Ictx, IoctlHandler } from './ioctl.ts';
+import type { Call, Ictx, IoctlHandler } from './ioctl.ts';
 import type { ObjEntry } from './object.ts';
-import { allocFd, type World } from '../world.ts';
-import { registerFileKind } from '../kernel.ts';
+import { allocFd, shouldFail, type World } from '../world.ts';
+import { filePut, KERNEL_ACTOR, registerFileKind, registerSyscall } from '../kernel.ts';
 import type { DeliveryContext } from '../runtime/actor.ts';
 import { EEXIST, EFAULT, EINVAL, ENOENT, ESPIPE } from '../../uapi/errno.ts';
 import { checkUpfront } from '../../uapi/checks.ts';
@@ -183,9 +183,9 @@ export const faultKind = defineObjectKind(faultMachine, {
     },
     'fd.write': (o, a, body) => fdReply(o, (body as any).replyTo, faultWrite(o, a)),
     /** Nobody can read or answer once the fd is gone: every pending group is answered INVALID, then the fd's references go. */
-    'fd.close': (o) => {
+    'fd.close': (o, a?: { sync?: boolean }) => {
       answerAll(o, o.data as FaultData);
-      return fdClosed(o);
+      return a?.sync ? { errno: 0 } : fdClosed(o);
     },
     /** Detach/replace of an attachment: its groups are answered INVALID. */
     flush_device: (o, a: { devId: number; pasid: number }) => {
@@ -290,7 +290,7 @@ export const veventqKind = defineObjectKind(veventqMachine, {
     'fd.read': (o, a, body) => fdReply(o, (body as any).replyTo, veventqRead(o, a)),
     // The fd has no write method: the VFS refuses it.
     'fd.write': (o, _a, body) => fdReply(o, (body as any).replyTo, { errno: EINVAL, ret: -1 }),
-    'fd.close': (o) => fdClosed(o),
+    'fd.close': (o, a?: { sync?: boolean }) => (a?.sync ? { errno: 0 } : fdClosed(o)),
   },
   event(o, b: { type: string; data: Uint8Array }) {
     if (b.type === 'vevent') veventqReport(o.data as VeventqData, b.data);
@@ -306,13 +306,50 @@ export const veventqKind = defineObjectKind(veventqMachine, {
 // ---------------------------------------------------------------- fds and ioctls
 
 /** Give the caller an fd for an event object: the fd holds a users ref on it and a ref on the iommufd file. */
-function installFd(x: Ictx, pid: number, e: ObjEntry): number {
+function installFd(x: Ictx, pid: number, e: ObjEntry): { fd: number; file: number } {
   const proc = x.c.world.procs[pid]!;
   const file = x.c.world.nextFile++;
   x.c.world.files[file] = { kind: 'eventfd', actor: e.actor, ctx: x.actorId, objId: e.id, refs: 1 };
   x.incUsers(e.id);
   x.d.fileRefs++;
-  return allocFd(proc, file);
+  return { fd: allocFd(proc, file), file };
+}
+
+/** The task work fput() queues: the file's release runs when the thread returns to user space, not inside the ioctl. */
+const TASK_WORK_FPUT = 'task_work.fput';
+registerSyscall(TASK_WORK_FPUT, (ctx, b) => {
+  filePut(ctx, b.args.file as number);
+  return null;
+});
+
+/**
+ * iommufd_ucmd_respond of an event-object alloc runs after the file exists
+ * and before finalize/fd_install.  The copy_to_user is a fail_nth point (the
+ * kernel's fail_usercopy), which is how syzbot reached this abort.  Returns
+ * 0, or EFAULT with the object aborted.
+ */
+function respondOrAbort(x: Ictx, call: Call, e: ObjEntry, fd: { fd: number; file: number }): number {
+  if (!shouldFail(x.c.world, 'copy_to_user')) return 0;
+  // put_unused_fd: the number was never visible to user space.
+  delete x.c.world.procs[call.pid]!.fds[fd.fd];
+  if (x.c.world.config.variant === 'B03') {
+    // B03 (spec/bugs.md; fixed by 4e034bf045b1 "iommufd: Fix race during
+    // abort for file descriptors"): plain fput() only queues the release as
+    // task work; the abort below frees the object first, and the release
+    // later drops a users reference on freed memory.
+    x.c.post(KERNEL_ACTOR, 'internal', 'syscall', { call: TASK_WORK_FPUT, pid: call.pid, args: { file: fd.file } });
+  } else {
+    // The core releases the file with __fput_sync before the object goes:
+    // the release runs inside this delivery, and its users reference and
+    // iommufd_ctx_put are dropped here rather than by later requests.
+    delete x.c.world.files[fd.file];
+    const a = x.c.peek(e.actor)!;
+    a.deliver({ ...x.c.env, src: x.actorId, dst: e.actor, kind: 'internal', type: 'fd.close', body: { call: 0, op: 'fd.close', args: { sync: true }, sync: true } }, x.c);
+    x.decUsers(e.id);
+    x.d.fileRefs--;
+  }
+  x.abort(call, e.id);
+  return EFAULT;
 }
 
 export const faultAllocIoctl: IoctlHandler = {
@@ -323,8 +360,10 @@ export const faultAllocIoctl: IoctlHandler = {
     const obj = x.alloc(faultKind, data as unknown as Record<string, unknown>);
     if (typeof obj === 'number') return obj;
     const fd = installFd(x, call.pid, obj);
+    encode(S.iommu_fault_alloc, { out_fault_id: obj.id, out_fault_fd: fd.fd }, call.kbuf);
+    const err = respondOrAbort(x, call, obj, fd);
+    if (err) return err;
     x.finalize(obj.id);
-    encode(S.iommu_fault_alloc, { out_fault_id: obj.id, out_fault_fd: fd }, call.kbuf);
     return 0;
   },
 };
@@ -344,8 +383,10 @@ export const veventqAllocIoctl: IoctlHandler = {
     x.incUsers(v.id);
     vd.veventqs[cmd.type] = obj.id;
     const fd = installFd(x, call.pid, obj);
+    encode(S.iommu_veventq_alloc, { out_veventq_id: obj.id, out_veventq_fd: fd.fd }, call.kbuf);
+    const err = respondOrAbort(x, call, obj, fd);
+    if (err) return err;
     x.finalize(obj.id);
-    encode(S.iommu_veventq_alloc, { out_veventq_id: obj.id, out_veventq_fd: fd }, call.kbuf);
     return 0;
   },
 };

@@ -17,7 +17,7 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation } from '../../actors/sim.ts';
 import { openVfio, spawnProc, type Iommufd, type Proc, type VfioDevice } from '../../actors/api.ts';
-import { ENOMEM } from '../../uapi/errno.ts';
+import { EFAULT, ENOMEM } from '../../uapi/errno.ts';
 import {
   IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE, IOMMU_VFIO_IOAS_SET, VFIO_TYPE1_IOMMU,
   VFIO_DMA_UNMAP_FLAG_ALL,
@@ -522,6 +522,8 @@ describe('iommufd_fail_nth', () => {
         { what: 'HW_QUEUE_ALLOC (index 0, the mapped page)', run: (e) => fdOf(e).hwQueueAlloc({ flags: 0, viommu_id: e.s.viommu, type: E.IOMMU_HW_QUEUE_TYPE_SELFTEST, index: 0, nesting_parent_iova: MOCK_APERTURE_START, length: PAGE }).errno },
         {
           what: 'FAULT_QUEUE_ALLOC (fd closed)',
+          // The response copy_to_user is a failure point too (fail_usercopy): EFAULT.
+          allowed: [ENOMEM, EFAULT],
           run: (e) => {
             const r = fdOf(e).faultQueueAlloc();
             e.s.fault = r.out.out_fault_id;
@@ -531,6 +533,7 @@ describe('iommufd_fail_nth', () => {
         alloc('nested IOPF HWPT on the parent', 'iopf', (e) => ({ dev: e.s.idev, pt: e.s.parent, flags: E.IOMMU_HWPT_FAULT_ID_VALID, dataType: E.IOMMU_HWPT_DATA_SELFTEST, data: selftestData(), faultId: e.s.fault })),
         {
           what: 'VEVENTQ_ALLOC (depth 2, fd closed)',
+          allowed: [ENOMEM, EFAULT],
           run: (e) => {
             const r = fdOf(e).veventqAlloc({ flags: 0, viommu_id: e.s.viommu, type: E.IOMMU_VEVENTQ_TYPE_SELFTEST, veventq_depth: 2, __reserved: 0 });
             return r.errno || e.p.close(r.out.out_veventq_fd);
