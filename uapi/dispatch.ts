@@ -251,9 +251,15 @@ export function copyStructFromUser(dst: Uint8Array, src: Uint8Array, usize: numb
   }
   const n = Math.min(usize, ksize);
   if (n > readable) return EFAULT;
-  dst.set(src.subarray(srcOffset, srcOffset + n));
+  copyBytes(dst, 0, src, srcOffset, n);
   dst.fill(0, n);
   return 0;
+}
+
+/** dst[dstOffset, +n) = src[srcOffset, +n); a loop for struct-sized copies, where a subarray view costs more than the copy. */
+function copyBytes(dst: Uint8Array, dstOffset: number, src: Uint8Array, srcOffset: number, n: number): void {
+  if (n <= 64) for (let i = 0; i < n; i++) dst[dstOffset + i] = src[srcOffset + i]!;
+  else dst.set(src.subarray(srcOffset, srcOffset + n), dstOffset);
 }
 
 // ---------------------------------------------------------------- iommufd dispatcher
@@ -317,7 +323,7 @@ export function dispatchIoctl(cmd: number, arg: Uint8Array, opts: DispatchOption
 /** Write user bytes [0, n) from kbuf; a short `arg` faults after writing what is reachable (copy_to_user). */
 function copyToUser(arg: Uint8Array, argOffset: number, kbuf: Uint8Array, kOffset: number, n: number): number {
   const reachable = Math.max(0, Math.min(n, arg.length - argOffset));
-  if (reachable > 0) arg.set(kbuf.subarray(kOffset, kOffset + reachable), argOffset);
+  if (reachable > 0) copyBytes(arg, argOffset, kbuf, kOffset, reachable);
   return reachable < n ? EFAULT : 0;
 }
 
