@@ -15,7 +15,9 @@ export type FileDesc =
   | { kind: 'eventfd'; actor: string; ctx: string; objId: number; refs: number }
   | { kind: 'vfio'; actor: string; refs: number }
   /** IOMMU_TEST_OP_CREATE_ACCESS's fd: closing it destroys the access (selftest.ts). */
-  | { kind: 'access'; actor: string; ctx: string; objId: number; refs: number };
+  | { kind: 'access'; actor: string; ctx: string; objId: number; refs: number }
+  /** A dma-buf (actors/mm/dmabuf.ts), e.g. from IOMMU_TEST_OP_DMABUF_GET. */
+  | { kind: 'dmabuf'; dmabuf: number; refs: number };
 
 export interface ProcDesc {
   pid: number;

@@ -23,7 +23,7 @@ import { PAGE_SIZE } from '../../hardware/physmem.ts';
 import type { RlimitMode } from '../mm/accounting.ts';
 import {
   ULONG_MAX, getPages, ioptAllocFilePages, ioptAllocUserPages, pagesAddUsers, pagesGet, pagesPfns, pagesPut,
-  pagesRemoveUsers, pagesRw, pagesSourceAddr, shouldFail, type IoptPages, type PagesEnv,
+  pagesRemoveUsers, pagesRevoked, pagesRw, pagesSourceAddr, shouldFail, type IoptPages, type PagesEnv,
 } from './pages.ts';
 
 export { ULONG_MAX } from './pages.ts';
@@ -393,6 +393,8 @@ function unmapEffect(area: IoptArea, domainId: number): DomainEffect {
 function fillAreaDomains(iopt: IoPagetable, env: IoptEnv, area: IoptArea, effects: DomainEffect[]): number {
   if (iopt.domains.length === 0) return 0;
   const pages = pagesOf(env, area);
+  // A revoked dma-buf maps nothing (iopt_area_fill_domains skips the pfn reader).
+  if (pagesRevoked(pages)) return 0;
   const e = pagesAddUsers(env, pages, area.firstIndex, area.lastIndex);
   if (e) return e;
   const mark = effects.length;
@@ -932,7 +934,7 @@ function fillDomain(iopt: IoPagetable, env: IoptEnv, d: IoptDomain, effects: Dom
     return errno;
   };
   for (const area of iopt.areas) {
-    if (area.creating) continue;
+    if (area.creating || pagesRevoked(pagesOf(env, area))) continue;
     if (first) {
       const pe = pagesAddUsers(env, pagesOf(env, area), area.firstIndex, area.lastIndex);
       if (pe) return undo(pe);
@@ -1051,6 +1053,8 @@ export function ioptAccessPin(
     if (!(s.area.iommuProt & (o.write ? IOMMU_WRITE : IOMMU_READ))) return undo(EPERM);
     const [a, b] = indexRange(s);
     const pages = pagesOf(env, s.area);
+    // iopt_area_add_access: a dma-buf has no struct pages to hand out.
+    if (pages.kind === 'dmabuf') return undo(EINVAL);
     // iopt_area_add_access: the iopt_pages_access record (kzalloc), then the pins.
     const e = shouldFail(env, 'iopt_pages_access_alloc') || pagesAddUsers(env, pages, a, b);
     if (e) return undo(e);

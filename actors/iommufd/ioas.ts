@@ -31,6 +31,7 @@ import {
 import { pagesChangeProcess, type PagesEnv } from './pages.ts';
 import { reportUseAfterFree } from './object.ts';
 import { translation } from '../hw/translation.ts';
+import { ioptDmabufRevoke, ioptMapDmabufPages, type MapDmabufOpts } from './dmabuf.ts';
 
 export const U64_MAX = 0xffffffffffffffffn;
 
@@ -157,6 +158,12 @@ export const ioasKind = defineObjectKind(ioasMachine, {
     },
     map_file: (o, a: { pid: number; memfd: number; start: bigint; length: bigint; iova: bigint; prot: number; fixed: boolean; rlimitMode: 0 | 1 }) =>
       mapResult(o, ioptMapFilePages(iopt(o), ioptEnv(o.world), a)),
+    map_dmabuf: (o, a: MapDmabufOpts) => mapResult(o, ioptMapDmabufPages(iopt(o), ioptEnv(o.world), a)),
+    /** The exporter revoked these dma-buf attachments (dmabuf.ts dmabufMoveNotify), synchronously. */
+    dmabuf_revoke: (o, a: { pagesIds: number[] }) => {
+      postEffects(o, ioptDmabufRevoke(iopt(o), ioptEnv(o.world), a.pagesIds));
+      return { errno: 0 };
+    },
     map_finish: (o, a: { pending: number }) => {
       const d = o.data as IoasData;
       const pending = d.pendingMaps[a.pending]!;
@@ -445,6 +452,10 @@ export const ioasMapFileIoctl: IoctlHandler = {
     const file = x.c.world.procs[call.pid]?.fds[cmd.fd];
     const desc = file === undefined ? undefined : x.c.world.files[file];
     if (!desc) return EBADF;
+    if (desc.kind === 'dmabuf') {
+      x.send(call, cmd.ioas_id, 'map_dmabuf', { ...mapArgs(x, call, cmd), dmabuf: desc.dmabuf, start: cmd.start });
+      return 'wait';
+    }
     // unverified: a non-memfd file is refused with EINVAL (uapi.md §3.7).
     if (desc.kind !== 'memfd') return EINVAL;
     x.send(call, cmd.ioas_id, 'map_file', { ...mapArgs(x, call, cmd), memfd: desc.memfd, start: cmd.start });

@@ -121,11 +121,13 @@ function finish(x: IctxImpl, call: Call, step: Exclude<Step, 'wait'>, entry: Ioc
   // VFIO compat ioctls write the user's bytes themselves (call.s.compatArg) and may return a value (call.s.ret).
   if (call.name === 'VFIO_COMPAT') return reply(x, call.thread, errno, call.s.compatArg, errno ? undefined : call.s.ret);
   const writeBack = errno === 0 || typeof step !== 'number';
-  if (!writeBack || entry.writeback === 'none') return reply(x, call.thread, errno);
+  // A handler may return a value too (IOMMU_TEST_OP_DMABUF_GET returns the new fd).
+  const ret = errno ? undefined : call.s.ret;
+  if (!writeBack || entry.writeback === 'none') return reply(x, call.thread, errno, undefined, ret);
   const out = call.arg.slice();
   const wb = entry.writeback;
   const fault = typeof wb === 'object' ? respondField(entry, call.kbuf, out, wb.field) : respond(entry, call.kbuf, out, call.userSize);
-  reply(x, call.thread, fault || errno, out);
+  reply(x, call.thread, fault || errno, out, fault ? undefined : ret);
 }
 
 function settle(x: IctxImpl, call: Call, step: Step, entry: IoctlEntry): void {

@@ -11,14 +11,22 @@
  *
  * All pages objects of an iommufd live in one `PagesTable` (by id), because
  * COPY shares them between IOASes; areas hold a `kref` each.
+ *
+ * A dma-buf pages object (IOPT_ADDRESS_DMABUF) is an attachment to the
+ * buffer: its frames are the exporter's, there is no GUP and no locked-memory
+ * accounting.  While used they are pinned all the same (dma_buf_pin keeps the
+ * exporter from moving them), so "pinned iff used" holds for every kind.
+ * Once the exporter revokes it (`revoked`, the kernel's phys.len == 0) the
+ * object maps nothing ever again: its areas stay, empty.
  */
-import { EFAULT, EINVAL, ENOMEM, EOVERFLOW } from '../../uapi/errno.ts';
-import { PAGE_SHIFT, PAGE_SIZE, readPhys, writePhys } from '../../hardware/physmem.ts';
+import { EFAULT, EINVAL, ENODEV, ENOMEM, EOVERFLOW } from '../../uapi/errno.ts';
+import { PAGE_SHIFT, PAGE_SIZE, framePin, readPhys, writePhys } from '../../hardware/physmem.ts';
 import type { MmWorld } from '../mm/world.ts';
 import { userStruct } from '../mm/world.ts';
 import { accountModeFor, chargePinned, unchargePinned, type AccountMode, type RlimitMode } from '../mm/accounting.ts';
 import { pinUserPages, readUser, unpinUserPages, writeUser, type Mm } from '../mm/process.ts';
 import { memfdGet, memfdPin, memfdRead, memfdRelease, memfdWrite } from '../mm/memfd.ts';
+import { dmabufAttach, dmabufDetach, getDmabuf } from '../mm/dmabuf.ts';
 
 export const ULONG_MAX = 0xffffffffffffffffn;
 /** SIZE_MAX on a 64-bit kernel. */
@@ -47,7 +55,7 @@ export function shouldFail(env: PagesEnv, name: string): number {
   return typeof r === 'number' ? r : 0;
 }
 
-export type PagesKind = 'user' | 'file';
+export type PagesKind = 'user' | 'file' | 'dmabuf';
 
 export interface IoptPages {
   id: number;
@@ -58,7 +66,7 @@ export interface IoptPages {
   uid: number;
   /** user pages: page-aligned start VA. */
   uptr: bigint;
-  /** file pages: memfd id and page-aligned file offset. */
+  /** file pages: memfd id (dma-buf pages: dma-buf id) and page-aligned offset into it. */
   memfd: number;
   start: bigint;
   length: bigint;
@@ -69,6 +77,8 @@ export interface IoptPages {
   /** page index → pfn, present iff users[i] > 0. */
   pfns: Record<number, number>;
   users: Record<number, number>;
+  /** dma-buf pages only: the exporter revoked the attachment (it never comes back). */
+  revoked?: boolean;
 }
 
 export interface PagesTable {
@@ -92,7 +102,7 @@ function callerMm(env: PagesEnv, pid: number): Mm {
   return mm;
 }
 
-function newPages(env: PagesEnv, fields: Omit<IoptPages, 'id' | 'kref' | 'npinned' | 'pfns' | 'users'>): IoptPages {
+function newPages(env: PagesEnv, fields: Omit<IoptPages, 'id' | 'kref' | 'npinned' | 'pfns' | 'users' | 'revoked'>): IoptPages {
   const id = env.pagesTable.nextId++;
   const p: IoptPages = { id, kref: 1, npinned: 0, pfns: {}, users: {}, ...fields };
   env.pagesTable.pages[id] = p;
@@ -160,6 +170,45 @@ export function ioptAllocFilePages(
   return { pages, startByte };
 }
 
+export interface AllocDmabufPagesOpts {
+  pid: number;
+  dmabuf: number;
+  start: bigint;
+  length: bigint;
+  writable: boolean;
+}
+
+/**
+ * iopt_alloc_dmabuf_pages: the range must lie inside the buffer (EINVAL),
+ * then the attachment; a revoked buffer refuses it (the exporter's map
+ * callback, ENODEV).  `length` is non-zero and start + length does not wrap
+ * (iopt_map_file_pages checked).
+ */
+export function ioptAllocDmabufPages(
+  env: PagesEnv, o: AllocDmabufPagesOpts,
+): { pages: IoptPages; startByte: bigint } | { errno: number } {
+  const buf = getDmabuf(env.world, o.dmabuf);
+  if (!buf) return { errno: EINVAL };
+  if (buf.size <= o.start + o.length - 1n) return { errno: EINVAL };
+  const startDown = o.start & ~(PAGE - 1n);
+  const startByte = o.start - startDown;
+  const n = allocChecks(env, startByte, o.length);
+  if (typeof n !== 'number') return n;
+  if (buf.revoked) return { errno: ENODEV };
+  const mm = callerMm(env, o.pid);
+  const pages = newPages(env, {
+    kind: 'dmabuf', pid: mm.pid, uid: mm.uid, uptr: 0n, memfd: o.dmabuf, start: startDown, length: o.length, npages: n,
+    writable: o.writable, accountMode: 'none',
+  });
+  dmabufAttach(env.world, o.dmabuf, pages.id);
+  return { pages, startByte };
+}
+
+/** iopt_dmabuf_revoked: nothing of it may be mapped any more. */
+export function pagesRevoked(p: IoptPages): boolean {
+  return p.revoked === true;
+}
+
 /** The address the auto-IOVA allocator keeps alignment from: uptr or file offset of `startByte`. */
 export function pagesSourceAddr(p: IoptPages, startByte: bigint): bigint {
   return (p.kind === 'user' ? p.uptr : p.start) + startByte;
@@ -173,6 +222,7 @@ export function pagesPut(env: PagesEnv, p: IoptPages): void {
   if (--p.kref > 0) return;
   if (p.npinned !== 0) throw new Error(`iopt_pages ${p.id} freed with ${p.npinned} pages pinned`);
   if (p.kind === 'file') memfdRelease(env.world, p.memfd);
+  else if (p.kind === 'dmabuf') dmabufDetach(env.world, p.memfd, p.id);
   delete env.pagesTable.pages[p.id];
 }
 
@@ -195,10 +245,20 @@ function pinRun(env: PagesEnv, p: IoptPages, first: number, n: number): { pfns: 
   const e = shouldFail(env, 'iopt_pages_pin');
   if (e) return { errno: e };
   if (p.kind === 'file') return memfdPin(env.world, p.memfd, Number(p.start >> SHIFT) + first, n);
+  if (p.kind === 'dmabuf') return dmabufPinRun(env, p, first, n);
   const mm = env.world.mms[p.pid];
   // The source mm may have exited (fork_gone): its address space is gone, GUP fails.
   if (!mm || mm.exited) return { errno: EFAULT };
   return pinUserPages(env.world, mm, p.uptr + (BigInt(first) << SHIFT), n, { write: p.writable });
+}
+
+function dmabufPinRun(env: PagesEnv, p: IoptPages, first: number, n: number): { pfns: number[] } | { errno: number } {
+  const buf = getDmabuf(env.world, p.memfd);
+  if (!buf || p.revoked) throw new Error(`iopt_pages ${p.id}: dma-buf pages used after revoke`);
+  const base = Number(p.start >> SHIFT) + first;
+  const pfns = buf.pfns.slice(base, base + n);
+  for (const pfn of pfns) framePin(env.world.pm, pfn);
+  return { pfns };
 }
 
 function sourceAccounts(env: PagesEnv, p: IoptPages) {
@@ -225,7 +285,7 @@ export function pagesAddUsers(env: PagesEnv, p: IoptPages, first: number, last: 
     got.push([a, r.pfns]);
     fresh += r.pfns.length;
   }
-  if (fresh > 0) {
+  if (fresh > 0 && p.kind !== 'dmabuf') {
     const { user, mm } = sourceAccounts(env, p);
     const e = shouldFail(env, 'iopt_pages_account') || chargePinned(p.accountMode, user, mm, fresh);
     if (e) {
@@ -254,9 +314,10 @@ export function pagesRemoveUsers(env: PagesEnv, p: IoptPages, first: number, las
   }
   if (release.length === 0) return;
   unpinUserPages(env.world, release);
+  p.npinned -= release.length;
+  if (p.kind === 'dmabuf') return;
   const { user, mm } = sourceAccounts(env, p);
   unchargePinned(p.accountMode, user, mm, release.length);
-  p.npinned -= release.length;
 }
 
 /** pfns of [first, last]; every page must be pinned. */
@@ -275,6 +336,8 @@ export function pagesPfns(p: IoptPages, first: number, last: number): number[] {
  * rest through the source mm (copy_{to,from}_user) or the file.
  */
 export function pagesRw(env: PagesEnv, p: IoptPages, startByte: bigint, buf: Uint8Array, write: boolean): number {
+  // iopt_pages_rw_access: a dma-buf has no struct pages to kmap.
+  if (p.kind === 'dmabuf') return EINVAL;
   let done = 0;
   while (done < buf.length) {
     const byte = startByte + BigInt(done);

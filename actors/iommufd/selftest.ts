@@ -31,6 +31,9 @@ import { allocFd, type World } from '../world.ts';
 import { registerFileKind } from '../kernel.ts';
 import { lookupPfn, rangeAccessible, readUser, writeUser, PROT_READ } from '../mm/process.ts';
 import { framePins, PAGE_SIZE } from '../../hardware/physmem.ts';
+import { dmabufCreate, getDmabuf } from '../mm/dmabuf.ts';
+import { dmabufMoveNotify } from './dmabuf.ts';
+import { ioptEnv } from './ioas.ts';
 import type { DeviceSpec } from '../../hardware/topology.ts';
 import { decode, encode } from '../../uapi/layout.ts';
 import { testOpEntry } from '../../uapi/dispatch.ts';
@@ -636,6 +639,82 @@ function triggerVevent(x: Ictx, call: Call, devId: number): Step {
   return 0;
 }
 
+// ---------------------------------------------------------------- test dma-buf exporter
+
+/** Test dma-bufs are limited to this many pages (iommufd_test_dmabuf_get). */
+const DMABUF_MAX_PAGES = 512n;
+
+/** iommufd_test_dmabuf_get: zeroed memory of `length` rounded up to pages; the fd is the return value. */
+function dmabufGetOp(x: Ictx, call: Call, length: number): Step {
+  const len = (BigInt(length) + PAGE - 1n) & ~(PAGE - 1n);
+  if (len === 0n || len > PAGE * DMABUF_MAX_PAGES) return EINVAL;
+  const proc = x.c.world.procs[call.pid];
+  if (!proc) return EBADF;
+  const id = dmabufCreate(x.c.world.mem, len);
+  if (typeof id !== 'number') return id.errno;
+  const file = x.c.world.nextFile++;
+  x.c.world.files[file] = { kind: 'dmabuf', dmabuf: id, refs: 1 };
+  // open_flags only carries O_CLOEXEC for the selftests; the simulated processes never exec.
+  call.s.ret = allocFd(proc, file);
+  return 0;
+}
+
+/** dma_buf_get(fd): EBADF for no such fd, EINVAL for a file that is not a dma-buf. */
+function dmabufOfFd(x: Ictx, call: Call, fd: number): number | { errno: number } {
+  const file = x.c.world.procs[call.pid]?.fds[fd];
+  const desc = file === undefined ? undefined : x.c.world.files[file];
+  if (!desc) return { errno: EBADF };
+  if (desc.kind !== 'dmabuf') return { errno: EINVAL };
+  return desc.dmabuf;
+}
+
+/**
+ * iommufd_test_dmabuf_revoke: set the exporter's flag, then
+ * dma_buf_move_notify whichever way it went, so even an "un-revoke" tells
+ * the attachments, and the importer side revokes every live attachment.
+ * Every dma-buf here is a test one (another exporter would be EOPNOTSUPP).
+ */
+function dmabufRevokeOp(x: Ictx, call: Call, fd: number, revoked: boolean): Step {
+  const id = dmabufOfFd(x, call, fd);
+  if (typeof id !== 'number') return id.errno;
+  getDmabuf(x.c.world.mem, id)!.revoked = revoked;
+  dmabufMoveNotify(x.c, ioptEnv(x.c.world), id);
+  return 0;
+}
+
+/** Physical address the mock domain translates `iova` to, or -1 (mock_domain_iova_to_phys over the dump). */
+function domainPa(ranges: readonly { iova: number; last: number; pa: number }[], iova: number): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const m = ranges[mid]!;
+    if (iova < m.iova) hi = mid - 1;
+    else if (iova > m.last) lo = mid + 1;
+    else return m.pa + (iova - m.iova);
+  }
+  return -1;
+}
+
+/** MD_CHECK_DMABUF [proposed] (iommufd_test_md_check_dmabuf): [iova, +length) maps the buffer from `offset`. */
+function checkDmabuf(x: Ictx, call: Call, id: number, a: { dmabuf_fd: number; iova: bigint; length: bigint; offset: bigint }): Step {
+  const d = mockPaging(x, call, id);
+  if (typeof d === 'number') return d;
+  const bufId = dmabufOfFd(x, call, a.dmabuf_fd);
+  if (typeof bufId !== 'number') return bufId.errno;
+  const buf = getDmabuf(x.c.world.mem, bufId)!;
+  if (a.iova % MOCK_IO_PAGE || a.length % MOCK_IO_PAGE || a.offset % MOCK_IO_PAGE) return EINVAL;
+  const end = a.offset + a.length;
+  if (end > U64_MAX || end > buf.size) return EINVAL;
+  const ranges = translation(x.c)?.dump(d.domain) ?? [];
+  for (let i = 0n; i < a.length; i += MOCK_IO_PAGE) {
+    const at = a.offset + i;
+    const want = buf.pfns[Number(at / PAGE)]! * PAGE_SIZE + Number(at % PAGE);
+    if (domainPa(ranges, Number(a.iova + i)) !== want) return EINVAL;
+  }
+  return 0;
+}
+
 // ---------------------------------------------------------------- the ioctl
 
 function addReserved(x: Ictx, call: Call, id: number, a: { start: bigint; length: bigint }): Step {
@@ -686,17 +765,9 @@ export const testCmdIoctl: IoctlHandler = {
       case E.IOMMU_TEST_OP_PASID_REPLACE: return pasidAttach(x, call, id, u as never, true);
       case E.IOMMU_TEST_OP_PASID_DETACH: return pasidDetach(x, call, id, u.pasid);
       case E.IOMMU_TEST_OP_PASID_CHECK_HWPT: return pasidCheck(x, call, id, u as never);
-      case E.IOMMU_TEST_OP_DMABUF_GET:
-        // TODO(dma-buf): the simulated kernel has no dma-buf exporter or importer yet (no file
-        // kind, MAP_FILE takes memfds only).  The argument checks are the kernel's.
-        if (u.length === 0 || u.length > 512 * PAGE_SIZE) return EINVAL;
-        return ENODEV;
-      case E.IOMMU_TEST_OP_DMABUF_REVOKE:
-      case E.IOMMU_TEST_OP_MD_CHECK_DMABUF: {
-        // TODO(dma-buf): no fd can be a test dma-buf yet, so dma_buf_get fails as for any other fd.
-        const fd = op.op === E.IOMMU_TEST_OP_DMABUF_REVOKE ? u.dmabuf_fd : u.dmabuf_fd;
-        return x.c.world.procs[call.pid]?.fds[fd] === undefined ? EBADF : EINVAL;
-      }
+      case E.IOMMU_TEST_OP_DMABUF_GET: return dmabufGetOp(x, call, u.length);
+      case E.IOMMU_TEST_OP_DMABUF_REVOKE: return dmabufRevokeOp(x, call, u.dmabuf_fd, u.revoked !== 0);
+      case E.IOMMU_TEST_OP_MD_CHECK_DMABUF: return checkDmabuf(x, call, id, u as never);
       default:
         return EOPNOTSUPP;
     }

@@ -7,6 +7,7 @@
 import { createPhysMem, type PhysMem } from '../../hardware/physmem.ts';
 import type { Mm } from './process.ts';
 import type { Memfd } from './memfd.ts';
+import type { Dmabuf } from './dmabuf.ts';
 
 /** Kernel `struct user_struct`: locked_vm is shared by every process of a uid. */
 export interface UserStruct {
@@ -19,6 +20,9 @@ export interface MmWorld {
   mms: Record<number, Mm>;
   memfds: Record<number, Memfd>;
   nextMemfdId: number;
+  /** Exported dma-bufs (dmabuf.ts); absent until the first one. */
+  dmabufs?: Record<number, Dmabuf>;
+  nextDmabufId?: number;
   users: Record<number, UserStruct>;
 }
 

@@ -130,6 +130,41 @@ export function dirty(h: H, hwpt: number, o: { iova: bigint; length: bigint; pag
   return testCmd(h, E.IOMMU_TEST_OP_DIRTY, 'dirty', { flags: o.flags ?? 0, iova: o.iova, length: o.length, page_size: o.pageSize, uptr: o.uptr }, hwpt);
 }
 
+/** O_CLOEXEC, the only open_flags the selftests pass to DMABUF_GET. */
+export const O_CLOEXEC = 0o2000000;
+
+/** _test_cmd_get_dmabuf: the new fd (ioctl return value) or the errno. */
+export function getDmabuf(h: H, length: bigint | number): { errno: number; fd: number } {
+  const arg = pack(S.iommu_test_cmd_views.dmabuf_get as never, {
+    size: 72, op: E.IOMMU_TEST_OP_DMABUF_GET, dmabuf_get: { length: Number(length), open_flags: O_CLOEXEC },
+  } as never);
+  const r = h.sim.ioctl(h.p.pid, h.fd, TEST_CMD, arg);
+  return { errno: r.errno, fd: r.errno ? -1 : Number(r.ret) };
+}
+
+/** test_cmd_get_dmabuf: must succeed. */
+export function getDmabufOk(h: H, length: bigint | number): number {
+  const r = getDmabuf(h, length);
+  expect(r.errno, 'DMABUF_GET').toBe(0);
+  expect(r.fd).toBeGreaterThanOrEqual(0);
+  return r.fd;
+}
+
+export function revokeDmabuf(h: H, dmabufFd: number, revoked: boolean): number {
+  return testCmd(h, E.IOMMU_TEST_OP_DMABUF_REVOKE, 'dmabuf_revoke', { dmabuf_fd: dmabufFd, revoked: revoked ? 1 : 0 }).errno;
+}
+
+export function checkDmabuf(h: H, hwpt: number, dmabufFd: number, iova: bigint, length: bigint, offset: bigint): number {
+  return testCmd(h, E.IOMMU_TEST_OP_MD_CHECK_DMABUF, 'check_dmabuf', { dmabuf_fd: dmabufFd, iova, length, offset }, hwpt).errno;
+}
+
+/** IOMMU_IOAS_MAP_FILE (R/W; FIXED_IOVA when `iova` is given). */
+export function mapFile(h: H, ioas: number, fd: number, start: bigint, length: bigint, iova?: bigint) {
+  return raw<typeof S.iommu_ioas_map_file>(h, 'IOMMU_IOAS_MAP_FILE', {
+    ioas_id: ioas, flags: RW | (iova === undefined ? 0 : FIXED), fd, start, length, iova: iova ?? 0n,
+  });
+}
+
 // ---------------------------------------------------------------- plain ioctls the tests use
 
 export function hwptAlloc(h: H, o: { dev: number; pt: number; flags?: number; dataType?: number; data?: Uint8Array; faultId?: number }) {
