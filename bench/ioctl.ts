@@ -1,7 +1,7 @@
 /**
  * IOAS_MAP + IOAS_UNMAP pairs per second end to end through the raw ABI
- * (`Simulation.ioctl` with packed struct bytes) with the journal attached
- * (memory sink), next to the bare xstate delivery rate of the same number of
+ * (`Simulation.ioctl` with packed struct bytes) with the journal written to
+ * a file in the system temp directory (as `run` writes one), next to the bare xstate delivery rate of the same number of
  * messages (createActor on a trivial machine, actor.send per message).
  *
  * Flags: --pairs=N (default 20000), --rounds=R (best of R, default 3).
@@ -13,7 +13,10 @@
 import { createActor, setup } from 'xstate';
 import { Simulation } from '../actors/sim.ts';
 import { spawnProc } from '../actors/api.ts';
-import { JournalWriter, memorySink } from '../journal/index.ts';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JournalWriter, fileSink } from '../journal/index.ts';
 import { ioctlEntry } from '../uapi/dispatch.ts';
 import { pack } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
@@ -31,8 +34,8 @@ const cpuMs = () => {
 };
 
 function simRun(pairs: number): { ms: number; cpu: number; deliveries: number; journalBytes: number } {
-  const sink = memorySink(1 << 24);
-  const sim = new Simulation({ seed: 1, journal: new JournalWriter(sink), scenario: { name: 'bench-ioctl' } });
+  const path = join(TMP, 'ioctl.journal');
+  const sim = new Simulation({ seed: 1, journal: new JournalWriter(fileSink(path)), scenario: { name: 'bench-ioctl' } });
   const p = spawnProc(sim, { rlimitMemlock: 1 << 30 });
   const buf = p.mmap({ length: 1n << 20n });
   const fd = p.open('/dev/iommu');
@@ -57,7 +60,7 @@ function simRun(pairs: number): { ms: number; cpu: number; deliveries: number; j
   const cpu = cpuMs() - c0;
   const deliveries = sim.deliveries - d0;
   sim.close();
-  return { ms, cpu, deliveries, journalBytes: sink.length };
+  return { ms, cpu, deliveries, journalBytes: statSync(path).size };
 }
 
 let received = 0;
@@ -76,6 +79,9 @@ function bareRun(messages: number): { ms: number; cpu: number } {
   if (received !== messages) throw new Error('bare actor lost messages');
   return { ms, cpu };
 }
+
+const TMP = mkdtempSync(join(tmpdir(), 'iommufd-sim-bench-'));
+process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
 
 // Warm-up (JIT), then the best of ROUNDS.
 simRun(Math.min(2000, PAIRS));
