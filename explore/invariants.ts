@@ -305,6 +305,18 @@ registerInvariant({
 });
 
 registerInvariant({
+  name: 'kernel-warn',
+  description: 'the kernel hits no WARN_ON (e.g. a driver unbind whose iommufd_object_destroy_user failed)',
+  check(v) {
+    const warn: string[] | undefined = v.sim.world.kobj.warn;
+    const seen = v.memo.warn ?? 0;
+    if (!warn || warn.length <= seen) return null;
+    v.memo.warn = warn.length;
+    return `WARN: ${warn[seen]}`;
+  },
+});
+
+registerInvariant({
   name: 'ioctl-errno',
   description: "each ioctl's errno is one the kernel can return for that ioctl",
   check(v) {

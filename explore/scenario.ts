@@ -10,8 +10,8 @@
  * thread's call reads (the thread actors' patch/save mechanism).
  */
 import type { ArgPatch, ThreadStep } from '../actors/thread.ts';
-import { pack } from '../uapi/layout.ts';
-import { ioctlEntry } from '../uapi/dispatch.ts';
+import { fieldOf, fieldSize, pack } from '../uapi/layout.ts';
+import { ioctlEntry, VFIO_CDEV_IOCTL_OPS } from '../uapi/dispatch.ts';
 import * as S from '../uapi/structs.ts';
 import {
   IOMMU_TEST_CMD, VFIO_IOMMU_UNMAP_DMA, VFIO_SET_IOMMU,
@@ -69,8 +69,11 @@ export type CallOp =
   | { op: 'syscall'; call: string; args: Record<string, SyscallArg> }
   /** IOMMU_TEST_CMD `testOp` on object `id` with union member `member` (e.g. MOCK_DOMAIN_REPLACE); `$x` fields are setup bindings. */
   | { op: 'testCmd'; fd: string; testOp: number; id: Ref; member: string; fields: Record<string, SyscallArg> }
-  /** Any iommufd table ioctl by name (`$x` fields are setup bindings), e.g. IOMMU_FAULT_QUEUE_ALLOC. */
-  | { op: 'ioctl'; fd: string; name: string; fields: Record<string, SyscallArg> }
+  /**
+   * Any iommufd table or VFIO cdev ioctl by name (IOMMU_FAULT_QUEUE_ALLOC, VFIO_DEVICE_BIND_IOMMUFD):
+   * `$x` fields are setup bindings, `@x` fields thread variables read at call time; `save` keeps out fields: { field: variable }.
+   */
+  | { op: 'ioctl'; fd: string; name: string; fields: Record<string, SyscallArg>; save?: Record<string, string> }
   /**
    * A lane line of the scenario's text (`script`), compiled by the text
    * runner once the setup has bound its variables.  `text` is the line as
@@ -194,9 +197,27 @@ export function compileCall(c: CallOp, b: Bindings): ThreadStep {
       return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: IOMMU_TEST_CMD, arg, ...(id.patch ? { patch: id.patch } : {}) };
     }
     case 'ioctl': {
-      const entry = ioctlEntry(c.name);
-      if (!entry) throw new Error(`scenario: no ioctl named '${c.name}'`);
-      return { op: 'ioctl', fd: fdOf(b, c.fd), cmd: entry.cmd, arg: pack(entry.layout, { size: entry.ksize, ...resolveArgs(b, c.fields) } as never) };
+      const iommufd = ioctlEntry(c.name);
+      const vfio = iommufd ? undefined : VFIO_CDEV_IOCTL_OPS.find((e) => e.name === c.name);
+      const layout = (iommufd ?? vfio)?.layout;
+      if (!layout) throw new Error(`scenario: no ioctl named '${c.name}'`);
+      const isVar = (v: SyscallArg) => typeof v === 'string' && v.startsWith('@');
+      const patch: ArgPatch[] = [];
+      for (const [k, v] of Object.entries(c.fields)) {
+        if (!isVar(v)) continue;
+        const f = fieldOf(layout, k);
+        patch.push({ offset: f.offset, size: fieldSize(f) as 4 | 8, from: (v as string).slice(1) });
+      }
+      const fields = resolveArgs(b, Object.fromEntries(Object.entries(c.fields).filter(([, v]) => !isVar(v))));
+      const head = iommufd ? { size: iommufd.ksize } : { argsz: layout.size };
+      const save = Object.entries(c.save ?? {}).map(([k, as]) => {
+        const f = fieldOf(layout, k);
+        return { offset: f.offset, size: fieldSize(f) as 4 | 8, as };
+      });
+      return {
+        op: 'ioctl', fd: fdOf(b, c.fd), cmd: (iommufd ?? vfio)!.cmd, arg: pack(layout, { ...head, ...fields } as never),
+        ...(patch.length ? { patch } : {}), ...(save.length ? { save } : {}),
+      };
     }
   }
 }
@@ -209,7 +230,7 @@ export function mockDomainArg(ptId: number): Uint8Array {
 /** Does any call read or write a thread variable (then those threads share state). */
 export function usesVars(calls: readonly CallOp[]): boolean {
   // A text lane line may save (`->`) or read a variable another lane saves; without the text's parse, assume it might.
-  return calls.some((c) => (c.op === 'ioasAlloc' && c.save !== undefined) || (c.op === 'line' && /->|\$/.test(c.text)) || Object.values(c).some((v) => typeof v === 'string' && v.startsWith('@')));
+  return calls.some((c) => (c.op === 'ioasAlloc' && c.save !== undefined) || (c.op === 'ioctl' && (c.save !== undefined || Object.values(c.fields).some((v) => typeof v === 'string' && v.startsWith('@')))) || (c.op === 'line' && /->|\$/.test(c.text)) || Object.values(c).some((v) => typeof v === 'string' && v.startsWith('@')));
 }
 
 /**

@@ -210,11 +210,34 @@ Object.assign(SCENARIOS, {
   },
 } satisfies Record<string, Scenario>);
 
+/** Driver unbind vs. a slow ioctl holding the device (B08): virtual time, with a stalled IOMMU_GET_HW_INFO. */
+Object.assign(SCENARIOS, {
+  'unbind-hwinfo-stall': {
+    name: 'unbind-hwinfo-stall',
+    description: "B08 trigger: a VFIO device bound to the iommufd is closed (the driver unbinds it) while another thread's IOMMU_GET_HW_INFO on it holds its short-term reference through a 30 s driver stall",
+    exposes: 'B08',
+    setup: [
+      { op: 'open', as: 'fd' },
+      { op: 'syscall', call: 'open', args: { path: '/dev/vfio/devices/vfio0' }, as: 'vfd' },
+      { op: 'syscall', call: 'fault_inject.stall', args: { site: 'hw_info', ms: 30_000 } },
+    ],
+    threads: [
+      [
+        { op: 'ioctl', fd: '$vfd', name: 'VFIO_DEVICE_BIND_IOMMUFD', fields: { flags: 0, iommufd: '$fd' }, save: { out_devid: 'dev' } },
+        { op: 'close', fd: '$vfd' },
+      ],
+      [{ op: 'ioctl', fd: '$fd', name: 'IOMMU_GET_HW_INFO', fields: { flags: 0, dev_id: '@dev', data_len: 0, data_uptr: 0n } }],
+    ],
+    teardown: true,
+  },
+} satisfies Record<string, Scenario>);
+
 /** The variants the model implements, with the scenario that exposes each. */
 export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3 | 4; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
   B03: { scenario: 'fault-alloc-abort', summary: "a FAULT/vEVENTQ alloc whose copy-out failed fput() its file (release deferred to task work) and freed the object at once: the release dropped a users reference on freed memory", suite: 4 },
+  B08: { scenario: 'unbind-hwinfo-stall', summary: 'the unbind waited only 10 s for short-term users to drain: a GET_HW_INFO holding the device through a longer stall made it time out into the WARN path, leaving the device object in place', suite: 4, budget: { por: 2000 } },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
   B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
   B07: { scenario: 'fault-read-detach-race', summary: "read() took a fault group off the deliver list in a later step than its copy-out (list unlocked): a detach flush in between answered it and the read still queued it for a response", suite: 3 },

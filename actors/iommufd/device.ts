@@ -11,7 +11,8 @@
 import { deviceMachine } from '../../machines/device.ts';
 import { defineObjectKind, invokeOp } from './object-actor.ts';
 import type { Call, Ictx, IoctlHandler } from './ioctl.ts';
-import { objRemove, reportUseAfterFree, type ObjEntry } from './object.ts';
+import { objRemove, reportUseAfterFree, reportWarn, type ObjEntry } from './object.ts';
+import { armTimer, cancelTimer, stallMs, timers } from '../timer.ts';
 import { hw, deviceSpec, modelOf, type GroupAttach } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { iommuActorId } from '../hw/iommu.ts';
@@ -89,6 +90,11 @@ export function deviceBind(x: Ictx, devName: string, opts: { mock: boolean }): O
 
 /** iommufd_device_unbind: detach everything, drop the driver's reference, destroy the object. */
 export function deviceUnbind(x: Ictx, call: Call | null, devId: number): number {
+  return unbindBegin(x, devId) || unbindRemove(x, call, devId);
+}
+
+/** Detach everything and drop the driver's reference; the object is still in the table. */
+function unbindBegin(x: Ictx, devId: number): number {
   const e = x.d.table.entries[devId];
   if (!e || e.type !== 'device') return ENOENT;
   const d = objData<DeviceData>(x.c, e);
@@ -96,11 +102,44 @@ export function deviceUnbind(x: Ictx, call: Call | null, devId: number): number 
   const tomb = UNBIND_HOOKS.vdevice;
   if (tomb && d.vdevice) tomb(x, d.vdevice);
   x.decUsers(devId);
+  return 0;
+}
+
+/** iommufd_object_remove once nobody else holds the device; iommufd_ctx_put. */
+function unbindRemove(x: Ictx, call: Call | null, devId: number): number {
+  const d = objData<DeviceData>(x.c, x.d.table.entries[devId]!);
   const r = objRemove(x.d.table, devId);
   if (typeof r === 'number') return r;
   if (!d.mock) x.d.fileRefs--;
   x.destroy(call, r);
   return 0;
+}
+
+/**
+ * iommufd_object_dec_wait_shortterm's timeout (msecs_to_jiffies): 60 s since
+ * d9df72c6acd6 ("iommu: iommufd: fix WARNING in iommufd_device_unbind"),
+ * 10 s before it (B08).
+ */
+const UNBIND_WAIT_MS = 60_000;
+const B08_UNBIND_WAIT_MS = 10_000;
+
+/** The timer or the wake a waiting unbind gets (one of them is outstanding at a time). */
+function unbindWaitArm(x: Ictx, call: Call): void {
+  call.s.timer = armTimer(x.c, { at: call.s.deadline }, { dst: x.actorId, type: 'op.ret', body: { call: call.id, from: call.s.devId, errno: 0, out: { timeout: true } } });
+}
+
+/**
+ * wake_up_interruptible_all(&ictx->destroy_wait) from a call that is about
+ * to drop its short-term reference on a device: each waiting unbind
+ * re-checks (after this delivery, when the reference is gone).  A waiter
+ * whose timer already fired gets the timeout instead, and re-checks there.
+ */
+export function wakeDestroyWaiters(x: Ictx): void {
+  for (const k in x.d.calls) {
+    const w = x.d.calls[k]!;
+    if (w.name !== 'request:vfio.unbind' || !w.s.waiting || !cancelTimer(x.c.world, w.s.timer)) continue;
+    x.c.post(x.actorId, 'internal', 'op.ret', { call: w.id, from: w.s.devId, errno: 0, out: { woken: true } });
+  }
 }
 
 /** vIOMMU code tears down a device's VDEVICE on unbind (viommu.ts fills this in). */
@@ -345,22 +384,38 @@ export const getHwInfoIoctl: IoctlHandler = {
     if (e) return e;
     const devE = x.get(call, cmd.dev_id, 'device');
     if (typeof devE === 'number') return devE;
-    const dev = objData<DeviceData>(x.c, devE);
-    const spec = deviceSpec(x.c.world, dev.dev)!;
-    const requested = cmd.flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE ? cmd.in_data_type : 0;
-    const r = modelOf(x.c.world, dev.iommu).hwInfo(spec, requested);
-    if (r.errno) return r.errno;
-    if (cmd.data_len > 0) {
-      // The kernel's bytes, then zeros up to the user's length.
-      const buf = new Uint8Array(cmd.data_len);
-      buf.set(r.data.subarray(0, Math.min(cmd.data_len, r.data.length)));
-      const mm = x.c.world.mem.mms[call.pid];
-      if (!mm || writeUser(x.c.world.mem, mm, cmd.data_uptr, buf)) return EFAULT;
+    const stall = stallMs(x.c.world, 'hw_info');
+    if (stall) {
+      // The driver's hw_info is slow (an injected stall) while the device reference is held.
+      call.s.cmd = cmd;
+      armTimer(x.c, { ms: stall }, { dst: x.actorId, type: 'op.ret', body: { call: call.id, from: devE.id, errno: 0, out: null } });
+      return 'wait';
     }
-    encode(S.iommu_hw_info, { data_len: r.data.length, out_data_type: r.type, out_max_pasid_log2: r.maxPasidLog2, out_capabilities: BigInt(r.capabilities) }, call.kbuf);
-    return 0;
+    return hwInfo(x, call, cmd, devE);
+  },
+  resume(x, call) {
+    // This call's put is next: waiting unbinds re-check once it is done.
+    wakeDestroyWaiters(x);
+    return hwInfo(x, call, call.s.cmd, x.d.table.entries[call.s.cmd.dev_id]!);
   },
 };
+
+function hwInfo(x: Ictx, call: Call, cmd: any, devE: ObjEntry): number {
+  const dev = objData<DeviceData>(x.c, devE);
+  const spec = deviceSpec(x.c.world, dev.dev)!;
+  const requested = cmd.flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE ? cmd.in_data_type : 0;
+  const r = modelOf(x.c.world, dev.iommu).hwInfo(spec, requested);
+  if (r.errno) return r.errno;
+  if (cmd.data_len > 0) {
+    // The kernel's bytes, then zeros up to the user's length.
+    const buf = new Uint8Array(cmd.data_len);
+    buf.set(r.data.subarray(0, Math.min(cmd.data_len, r.data.length)));
+    const mm = x.c.world.mem.mms[call.pid];
+    if (!mm || writeUser(x.c.world.mem, mm, cmd.data_uptr, buf)) return EFAULT;
+  }
+  encode(S.iommu_hw_info, { data_len: r.data.length, out_data_type: r.type, out_max_pasid_log2: r.maxPasidLog2, out_capabilities: BigInt(r.capabilities) }, call.kbuf);
+  return 0;
+}
 
 
 // ---------------------------------------------------------------- VFIO cdev requests (vfio.ts)
@@ -391,7 +446,35 @@ export const vfioDetachRequest: IoctlHandler = {
 };
 
 export const vfioUnbindRequest: IoctlHandler = {
-  start(x, _call, b: { devId: number }) {
-    return deviceUnbind(x, null, b.devId);
+  start(x, call, b: { devId: number }) {
+    const r = unbindBegin(x, b.devId);
+    if (r) return r;
+    if (x.d.table.entries[b.devId]!.shortterm === 0) return unbindRemove(x, null, b.devId);
+    // iommufd_object_remove(REMOVE_WAIT_SHORTTERM): wait_event_timeout for the short-term users to drain.
+    const ms = x.c.world.config.variant === 'B08' ? B08_UNBIND_WAIT_MS : UNBIND_WAIT_MS;
+    call.s.devId = b.devId;
+    call.s.ms = ms;
+    call.s.deadline = timers(x.c.world).jiffies + ms;
+    call.s.waiting = true;
+    unbindWaitArm(x, call);
+    return 'wait';
+  },
+  resume(x, call, ret) {
+    const e = x.d.table.entries[call.s.devId]!;
+    if (e.shortterm === 0) {
+      call.s.waiting = false;
+      return unbindRemove(x, null, call.s.devId);
+    }
+    // Woken, but someone took a new short-term reference since: wait again until the same deadline.
+    if (ret.out?.woken) {
+      unbindWaitArm(x, call);
+      return 'wait';
+    }
+    // pr_crit("Time out waiting for iommufd object to become free"); iommufd_object_destroy_user's WARN_ON:
+    // the device object stays in the table, unbound from its driver.
+    call.s.waiting = false;
+    reportWarn(x.c.world.kobj, `iommufd_device_unbind: timed out after ${call.s.ms} ms waiting for device ${call.s.devId} to become free (shortterm ${e.shortterm}); the object stays in the table`);
+    if (!objData<DeviceData>(x.c, e).mock) x.d.fileRefs--;
+    return 0;
   },
 };

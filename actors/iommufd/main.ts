@@ -183,7 +183,8 @@ function newCall(x: IctxImpl, env: Envelope, cmd: number, arg: Uint8Array, pid: 
 function onResume(x: IctxImpl, env: Envelope<OpRet>): void {
   const call = x.d.calls[env.body.call];
   if (!call) throw new Error(`iommufd: answer for unknown call ${env.body.call} from id ${env.body.from}`);
-  const entry = call.name === 'VFIO_COMPAT' ? COMPAT_ENTRY : entryOf(call, x.c.world.config.testBuild);
+  // Requests (an unbind waiting for short-term users) resume too; they have no table entry.
+  const entry = call.name === 'VFIO_COMPAT' || call.name.startsWith('request:') ? COMPAT_ENTRY : entryOf(call, x.c.world.config.testBuild);
   const h = IOCTL_HANDLERS[call.name]!;
   if (!h.resume) throw new Error(`iommufd: ${call.name} got an answer but has no resume`);
   settle(x, call, h.resume(x, call, env.body), entry);

@@ -156,3 +156,12 @@ export function objLiveIds(t: ObjTable): number[] {
 export function reportUseAfterFree(kobj: Record<string, any>, what: string): void {
   (kobj.kasan ??= [] as string[]).push(what);
 }
+
+/**
+ * A kernel WARN_ON the model reaches (e.g. iommufd_object_destroy_user
+ * failing in a driver's unbind, spec/bugs.md B08): recorded in the shared
+ * world so invariants and replays see it.
+ */
+export function reportWarn(kobj: Record<string, any>, what: string): void {
+  (kobj.warn ??= [] as string[]).push(what);
+}
