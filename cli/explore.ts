@@ -13,7 +13,25 @@ import { exploreParallel, mergeResults, type ExploreResult, type StrategyName } 
 import { SCENARIOS, VARIANTS, scenarioByName } from '../explore/scenarios.ts';
 import { shrink } from '../explore/shrink.ts';
 import { parseScenario, scenarioToJson, type Scenario } from '../explore/scenario.ts';
+import { scenarioFromText } from '../explore/text.ts';
+import { chooserOf, runScenario } from '../explore/run.ts';
+import { ScenarioError } from '../scenario/parse.ts';
 import { CliError, out, parseIntOpt, parseSeed, toJson } from './util.ts';
+
+const USAGE = 'usage: iommufd-sim explore [options] <scenario>  (iommufd-sim explore --help lists the built-in scenarios and variants)';
+
+/** One line per built-in scenario and per variant, for --help. */
+export function builtinsHelp(): string {
+  const w = Math.max(...Object.keys(SCENARIOS).map((n) => n.length), ...Object.keys(VARIANTS).map((n) => n.length));
+  const line = (n: string, d: string) => `  ${n.padEnd(w)}  ${d}`;
+  return [
+    'Built-in scenarios:',
+    ...Object.values(SCENARIOS).map((s) => line(s.name, s.description)),
+    '',
+    'Variants (--variant; spec/bugs.md), with the scenario that exposes each:',
+    ...Object.entries(VARIANTS).map(([id, v]) => line(id, `${v.summary} [${v.scenario}]`)),
+  ].join('\n');
+}
 
 function parseShard(v: string): [number, number] {
   const m = /^(\d+)\/(\d+)$/.exec(v);
@@ -38,10 +56,20 @@ function summary(r: ExploreResult): string[] {
 }
 
 /**
- * A built-in scenario by name, or a JSON file: a scenario as scenarioToJson
- * writes it, or an explorer report (`*.scenario.json`) holding one.
+ * A built-in scenario by name, a text scenario (`.scn`, scenario/FORMAT.md),
+ * or a JSON file: a scenario as scenarioToJson writes it, or an explorer
+ * report (`*.scenario.json`) holding one.
  */
 export function loadExploreScenario(name: string): Scenario {
+  if (/\.(scn|txt)$/.test(name)) {
+    let text: string;
+    try {
+      text = readFileSync(name, 'utf8');
+    } catch (e) {
+      throw new Error(`cannot read ${name}: ${(e as Error).message}`);
+    }
+    return scenarioFromText(text, name);
+  }
   if (!name.endsWith('.json')) return scenarioByName(name);
   let v: any;
   try {
@@ -57,8 +85,9 @@ export function loadExploreScenario(name: string): Scenario {
 export function registerExploreCommand(program: Command): void {
   const cmd = program
     .command('explore')
-    .description(`explore thread interleavings of a scenario and check invariants (scenarios: ${Object.keys(SCENARIOS).join(', ')}; variants: ${Object.keys(VARIANTS).join(', ')})`)
-    .argument('<scenario>', 'built-in scenario name, or a scenario .json file')
+    .description('explore thread interleavings of a scenario and check invariants after every delivery')
+    .argument('<scenario>', 'built-in scenario name (below), a text scenario .scn (its parallel block\'s lanes are the threads), or a scenario .json file')
+    .addHelpText('after', () => `\n${builtinsHelp()}\n`)
     .option('--strategy <name>', 'random | pct | por | dfs (plain enumeration)', parseStrategy, 'random' as StrategyName)
     .option('--depth <d>', 'PCT bug depth', parseIntOpt, 3)
     .option('--schedules <n>', 'schedule budget', parseIntOpt)
@@ -73,15 +102,18 @@ export function registerExploreCommand(program: Command): void {
     .option('--no-shrink', 'do not shrink failures')
     .option('--json', 'print the result JSON on stdout')
     .action(async (name: string, o: { strategy: StrategyName; depth: number; schedules?: number; time?: number; workers: number; shard?: [number, number]; variant?: string; seed: number | string; maxSteps: number; out?: string; all?: boolean; shrink: boolean; json?: boolean }) => {
+      if (o.variant && !VARIANTS[o.variant]) throw new CliError(`unknown variant '${o.variant}' (implemented: ${Object.keys(VARIANTS).join(', ')})`);
       let scenario;
       try {
         scenario = loadExploreScenario(name);
+        // A text scenario's setup runs its statements: errors there are the file's, so find them now, not in a worker.
+        if (scenario.script) runScenario(scenario, { variant: o.variant ?? null, chooser: chooserOf({ name: 'fifo' }), maxSteps: o.maxSteps });
       } catch (e) {
+        if (e instanceof ScenarioError) throw new CliError(`${e.message}\n${USAGE}`);
         throw new CliError((e as Error).message);
       }
       // Output files are named after the scenario, whether it came by name or from a file.
       const label = scenario.name ?? basename(name, '.json');
-      if (o.variant && !VARIANTS[o.variant]) throw new CliError(`unknown variant '${o.variant}' (implemented: ${Object.keys(VARIANTS).join(', ')})`);
       const bar = process.stderr.isTTY
         ? new cliProgress.SingleBar({ format: 'explore [{bar}] {value} schedules | {rate}/s | {distinct} end states | {failures} failures', stream: process.stderr, hideCursor: true, clearOnComplete: true }, cliProgress.Presets.shades_classic)
         : null;
@@ -122,7 +154,8 @@ export function registerExploreCommand(program: Command): void {
           out(`journal: ${base}.journal (iommufd-sim replay ${base}.journal)`);
         }
       }
-      if (result.failures.length > 0) process.exitCode = 1;
+      // main() returns the exit code, so a found failure has to travel as an error to make it 1.
+      if (result.failures.length > 0) throw new CliError(`${result.failures.length} failure(s) found`, 1);
     });
   cmd
     .command('merge')

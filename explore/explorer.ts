@@ -11,8 +11,7 @@
 import { chooserOf, runScenario, type RunResult } from './run.ts';
 import { Dfs } from './por.ts';
 import { usesVars, type Scenario } from './scenario.ts';
-import { threadActorId } from '../actors/thread.ts';
-import { SCENARIO_PID } from './run.ts';
+import { scenarioThreadIds } from './run.ts';
 
 export type StrategyName = 'random' | 'pct' | 'dfs' | 'por';
 
@@ -126,7 +125,8 @@ export function explore(o: ExploreOptions): ExploreResult {
     }
   } else {
     const varThreads = new Set<string>();
-    o.scenario.threads.forEach((t, i) => usesVars(t) && varThreads.add(threadActorId(SCENARIO_PID, i + 2)));
+    const ids = scenarioThreadIds(o.scenario);
+    o.scenario.threads.forEach((t, i) => usesVars(t) && varThreads.add(ids[i]!));
     const dfs = new Dfs({ sleepSets: o.strategy === 'por', varThreads, slice });
     let runs = 0;
     for (;;) {

@@ -21,6 +21,7 @@ import { decode, pack } from '../uapi/layout.ts';
 import * as S from '../uapi/structs.ts';
 import { compileCall, mockDomainArg, resolveArgs, scenarioToJson, type Bindings, type Scenario } from './scenario.ts';
 import { EXPLORE_ACCESS_NODE } from './access.ts';
+import { lineExpectMiss, setupScript } from './text.ts';
 import { EBADF } from '../uapi/errno.ts';
 
 /** Picks among deliverable messages in the explore phase; -1 means "this run is redundant" (POR). */
@@ -115,9 +116,10 @@ export class Checker {
     private readonly sim: Simulation,
     private readonly scenario: Scenario,
     private readonly invariants: readonly Invariant[] = allInvariants(),
+    threadIds: readonly string[] = scenarioThreadIds(scenario),
   ) {
     this.results = scenario.threads.map(() => []);
-    scenario.threads.forEach((_, i) => this.threadIndex.set(threadActorId(SCENARIO_PID, i + 2), i));
+    threadIds.forEach((id, i) => this.threadIndex.set(id, i));
   }
 
   onDelivery(env: Envelope): Violation | null {
@@ -130,6 +132,16 @@ export class Checker {
   finish(): Violation | null {
     const v = this.check(null);
     if (v) return v;
+    const script = this.scenario.script;
+    if (script) {
+      for (const rs of this.results) {
+        for (const r of rs) {
+          const m = r.op.op === 'line' ? lineExpectMiss(script.file, r.op, r.errno) : null;
+          // Named by the line, so shrinking keeps this expectation failing rather than any other.
+          if (m) return (this.violation = { invariant: `expect:${(r.op as { line: number }).line}`, message: m, seq: this.sim.rt.seq });
+        }
+      }
+    }
     const o = checkOracles(this.scenario, this.results);
     if (o) this.violation = { invariant: o.name, message: o.message, seq: this.sim.rt.seq };
     return this.violation;
@@ -163,8 +175,31 @@ export class Checker {
   }
 }
 
+/**
+ * The scenario threads' actor ids.  A built-in scenario's threads are tids
+ * 2, 3, … of the scenario process; a text scenario's live in its lanes'
+ * processes, known only by running its setup (in a throwaway simulation).
+ */
+export function scenarioThreadIds(sc: Scenario): string[] {
+  if (!sc.script) return sc.threads.map((_, i) => threadActorId(SCENARIO_PID, i + 2));
+  const sim = new Simulation({ seed: 1, config: { ...sc.config, variant: null }, ...(sc.topology ? { topology: sc.topology } : {}) });
+  return setupScenario(sim, sc).threads.map((t) => threadActorId(t.pid, t.tid));
+}
+
+export interface ScenarioSetup {
+  bindings: Bindings;
+  /** The scenario threads (created stopped), in scenario order. */
+  threads: { pid: number; tid: number }[];
+  /** What runs once the threads are quiet, one entry at a time, each run to quiet. */
+  after: (() => void)[];
+}
+
 /** Build the simulation and run the setup; returns the bindings the thread programs use. */
-export function setupScenario(sim: Simulation, sc: Scenario): { bindings: Bindings; tids: number[]; iommufds: number[] } {
+export function setupScenario(sim: Simulation, sc: Scenario): ScenarioSetup {
+  if (sc.script) {
+    if (sc.setup.length) throw new Error(`scenario ${sc.name}: a text scenario's setup is its text`);
+    return { bindings: {}, ...setupScript(sim, sc, sc.script) };
+  }
   const p = spawnProc(sim);
   if (p.pid !== SCENARIO_PID) throw new Error(`scenario process got pid ${p.pid}, expected ${SCENARIO_PID}`);
   const b: Bindings = {};
@@ -243,12 +278,17 @@ export function setupScenario(sim: Simulation, sc: Scenario): { bindings: Bindin
       }
     }
   }
-  const tids = sc.threads.map((calls) => {
+  const threads = sc.threads.map((calls) => {
     const r = p.syscall('thread.create', { program: calls.map((c) => compileCall(c, b)), start: false });
     if (r.errno) fail('thread.create', r.errno);
-    return Number(r.ret);
+    return { pid: p.pid, tid: Number(r.ret) };
   });
-  return { bindings: b, tids, iommufds };
+  const main = threadActorId(p.pid, 1);
+  // Teardown closes every iommufd at once: their releases may interleave.
+  const after = sc.teardown
+    ? [() => { for (const fd of iommufds) sim.rt.inject(main, KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'close', pid: p.pid, args: { fd } }); }]
+    : [];
+  return { bindings: b, threads, after };
 }
 
 export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
@@ -262,19 +302,21 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
     },
     { strategy: strat },
   );
-  const { tids, iommufds } = setupScenario(sim, sc);
-  const checker = new Checker(sim, sc, opts.invariants);
+  const { threads, after } = setupScenario(sim, sc);
+  const checker = new Checker(sim, sc, opts.invariants, threads.map((t) => threadActorId(t.pid, t.tid)));
   const envs: Envelope[] | undefined = opts.record ? [] : undefined;
   const setupSeq = sim.rt.seq;
   strat.phase = 'explore';
   strat.base = setupSeq;
-  const main = threadActorId(SCENARIO_PID, 1);
-  sim.rt.inject(main, KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'thread.start', pid: SCENARIO_PID, args: { tids } });
+  // One thread.start per process, in order of first appearance: the threads are released together.
+  const byPid = new Map<number, number[]>();
+  for (const t of threads) byPid.set(t.pid, [...(byPid.get(t.pid) ?? []), t.tid]);
+  for (const [pid, tids] of byPid) sim.rt.inject(threadActorId(pid, 1), KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'thread.start', pid, args: { tids } });
   const max = opts.maxSteps ?? 20_000;
   let steps = 0;
   let blocked = false;
   let violation: Violation | null = null;
-  let tornDown = !sc.teardown;
+  let next = 0;
   const step = (): boolean => {
     let env: Envelope | null;
     try {
@@ -300,10 +342,9 @@ export function runScenario(sc: Scenario, opts: RunOptions): RunResult {
   for (;;) {
     while (steps < max && step());
     if (violation || blocked || steps >= max) break;
-    if (tornDown) break;
-    // The threads are done: close every iommufd, then let the releases run.
-    tornDown = true;
-    for (const fd of iommufds) sim.rt.inject(main, KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'close', pid: SCENARIO_PID, args: { fd } });
+    if (next >= after.length) break;
+    // The threads are done: the teardown (or the text's next statement after its block), then its consequences.
+    after[next++]!();
   }
   const bounded = !violation && !blocked && steps >= max && sim.rt.scheduler.pendingCount > 0;
   if (!violation && !blocked && !bounded) violation = checker.finish();

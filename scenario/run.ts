@@ -59,7 +59,12 @@ export function writeLeaf(b: Uint8Array, l: Leaf, v: bigint): void {
   }
 }
 
-class Runner {
+/**
+ * Executes statements against a Simulation.  Exported so the explorer can run
+ * a text scenario's sequential part as its setup and compile the lanes of its
+ * parallel block into thread programs of its own (explore/text.ts).
+ */
+export class Runner {
   readonly vars: Record<string, bigint> = {};
   readonly procs = new Map<string, number>();
   readonly threads = new Map<string, ThreadInfo>();
@@ -214,7 +219,7 @@ class Runner {
     for (const st of this.prog.stmts) this.stmt(st);
   }
 
-  private stmt(st: Stmt): void {
+  stmt(st: Stmt): void {
     const sim = this.sim;
     const line = st.pos.line;
     switch (st.op) {
@@ -356,7 +361,7 @@ class Runner {
     for (const [name, f] of this.fds) if (f.pid === pid && f.fd === fd) this.fds.delete(name);
   }
 
-  private closeTarget(st: Extract<Stmt, { op: 'close' }>): { pid: number; tid: number; fd: number } {
+  closeTarget(st: Extract<Stmt, { op: 'close' }>): { pid: number; tid: number; fd: number } {
     if (typeof st.fd === 'string') {
       const f = this.fds.get(st.fd);
       if (!f) this.fail(st.pos, `unknown fd '${st.fd}'`);
@@ -368,13 +373,17 @@ class Runner {
     return { ...this.who(who, st.pos), fd: Number(this.value(st.fd)) };
   }
 
-  private dma(st: Extract<Stmt, { op: 'dma' }>): void {
-    const accesses = st.accesses.map((a) => {
+  dmaAccesses(st: Extract<Stmt, { op: 'dma' }>): { iova: bigint; length: number; write: boolean; pasid?: number; data?: Uint8Array }[] {
+    return st.accesses.map((a) => {
       const o: { iova: bigint; length: number; write: boolean; pasid?: number; data?: Uint8Array } = { iova: this.value(a.iova), length: Number(this.value(a.length)), write: a.write };
       if (a.pasid) o.pasid = Number(this.value(a.pasid));
       if (a.data) o.data = a.data;
       return o;
     });
+  }
+
+  private dma(st: Extract<Stmt, { op: 'dma' }>): void {
+    const accesses = this.dmaAccesses(st);
     let out;
     try {
       out = this.sim.dma(st.dev, accesses);
@@ -440,7 +449,7 @@ class Runner {
     for (const name of saved) if (shared[name] !== undefined) this.vars[name] = BigInt(shared[name]!);
   }
 
-  private laneStep(s: Stmt, pid: number, saved: Set<string>): ThreadStep {
+  laneStep(s: Stmt, pid: number, saved: Set<string>): ThreadStep {
     switch (s.op) {
       case 'ioctl': {
         const fd = this.fdFor(s, pid);
