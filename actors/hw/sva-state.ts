@@ -56,12 +56,51 @@ export interface SvaState {
   freed: number[];
   /** Page requests resolved, by response code. */
   pageRequests: { success: number; invalid: number };
+  /**
+   * Page-request groups the IOMMU has reported for SVA domains and nobody
+   * has answered yet (the PRQ entries and fault_param->faults): what an
+   * unbind must drain before the PASID entry's domain goes.
+   */
+  prq?: SvaPrq[];
+}
+
+export interface SvaPrq {
+  dev: string;
+  pasid: number;
+  grpid: number;
+  /** The SVA domain the request was reported against (the attach handle's domain). */
+  domain: number;
+  records: { addr: bigint; perm: number }[];
 }
 
 export function svaState(world: World): SvaState {
   return (world.kobj.sva ??= {
     pasids: [], mms: {}, domains: {}, bonds: {}, handles: {}, nextBond: 1, freed: [], pageRequests: { success: 0, invalid: 0 },
   } satisfies SvaState) as SvaState;
+}
+
+/**
+ * The IOMMU queued a page request for an SVA domain (iommu_report_device_fault):
+ * it stays pending until the IOPF work answers it or an unbind drains it.
+ */
+export function svaPrqReported(world: World, g: SvaPrq): void {
+  (svaState(world).prq ??= []).push({ ...g, records: g.records.map((r) => ({ ...r })) });
+}
+
+/** Take the pending group (dev, grpid) off the queue; undefined when it was answered already. */
+export function svaPrqTake(st: SvaState, dev: string, grpid: number): SvaPrq | undefined {
+  const q = st.prq ?? [];
+  const i = q.findIndex((g) => g.dev === dev && g.grpid === grpid);
+  return i < 0 ? undefined : q.splice(i, 1)[0];
+}
+
+/**
+ * The group's pasid_array holds an SVA attach handle at `pasid`: any other
+ * domain's attach there (iommu_attach_device_pasid's xa_insert) is EBUSY.
+ */
+export function svaHandleAt(world: World, group: number, pasid: number): boolean {
+  const st = world.kobj.sva as SvaState | undefined;
+  return st?.handles[handleKey(group, pasid)] !== undefined;
 }
 
 /** The SVA domain behind a translation-context domain id, if it is one. */

@@ -45,7 +45,9 @@ import type { DeviceSpec } from '../../hardware/topology.ts';
 import type { IommuModel } from '../../hardware/models/index.ts';
 import { EBUSY, EINVAL, ENODEV, ENOENT, ENOMEM, ENOSPC, EOPNOTSUPP, EOVERFLOW, ESRCH } from '../../uapi/errno.ts';
 import { IOMMU_PGFAULT_PERM_WRITE } from '../../uapi/enums.ts';
-import { handleKey, kasan, SVA_ACTOR, SVA_KIND, svaState, type SvaBond, type SvaDomain, type SvaState } from './sva-state.ts';
+import {
+  handleKey, kasan, SVA_ACTOR, SVA_KIND, svaPrqTake, svaState, type SvaBond, type SvaDomain, type SvaPrq, type SvaState,
+} from './sva-state.ts';
 
 export { SVA_ACTOR, SVA_KIND, svaState, svaView } from './sva-state.ts';
 
@@ -216,6 +218,14 @@ export function svaUnbind(ctx: DeliveryContext<World>, pid: number, dev: string)
     kasan(world, `unbind of ${dev} PASID ${b.pasid} put SVA domain ${b.domain}, which was already freed`);
     return { errno: 0, ret: 0 };
   }
+  // The PASID entry is gone; before its domain can go, every page request still queued for this
+  // group and PASID is run by the IOPF handler and answered (intel_iommu_drain_pasid_prq +
+  // iopf_queue_flush_dev): none may be answered later, in whatever mm the PASID belongs to then.
+  for (const g of [...(st.prq ?? [])]) {
+    if (g.pasid !== b.pasid || deviceSpec(world, g.dev)?.group !== b.group) continue;
+    svaPrqTake(st, g.dev, g.grpid);
+    answerGroup(ctx, st, g);
+  }
   d.attached = d.attached.filter((a) => !(a.dev === b.dev && a.pasid === b.pasid));
   if (--d.users === 0) {
     // The last bond: the domain leaves the mm's list and is freed (its notifier unregistered).
@@ -273,6 +283,35 @@ registerMmExitHook((_mw, mm) => {
   maybeDropMm(svaState(ctx.world), mm, mm.pid);
 });
 
+// ---------------------------------------------------------------- page requests
+
+/**
+ * iommu_sva_iopf_handler's work: each request of the group through
+ * iommu_sva_handle_mm (mmget_not_zero on the attach handle's mm, vma lookup,
+ * access check, handle_mm_fault); the first failure answers the whole group
+ * INVALID (iopf_group_response).
+ */
+function answerGroup(ctx: DeliveryContext<World>, st: SvaState, g: SvaPrq): number {
+  const world = ctx.world;
+  const d = st.domains[g.domain];
+  const pid = d ? d.pid : g.domain < 0 ? pidOfPasid(st, g.pasid) : -1;
+  const mm = pid < 0 ? undefined : world.mem.mms[pid];
+  let code = IOMMU_PAGE_RESP_SUCCESS;
+  for (const r of g.records) {
+    const write = (r.perm & IOMMU_PGFAULT_PERM_WRITE) !== 0;
+    const vma = mm && !mm.exited ? findVma(mm, r.addr) : undefined;
+    const need = PROT_READ | (write ? PROT_WRITE : 0);
+    if (!mm || !vma || (vma.prot & need) !== need || handleMmFault(world.mem, mm, r.addr, write) !== 0) {
+      code = IOMMU_PAGE_RESP_INVALID;
+      break;
+    }
+  }
+  if (code === IOMMU_PAGE_RESP_SUCCESS) st.pageRequests.success++;
+  else st.pageRequests.invalid++;
+  ctx.post(deviceActorId(g.dev), 'hw', 'page.response', { grpid: g.grpid, pasid: g.pasid, code });
+  return code;
+}
+
 // ---------------------------------------------------------------- system calls
 
 registerSyscall('sva.bind', (ctx, b, replyTo) => svaBind(ctx, b.pid, String(b.args.dev), replyTo));
@@ -326,30 +365,14 @@ export class SvaActor implements SimActor<World> {
     throw new Error(`${this.id}: unexpected message ${env.type}`);
   }
 
-  /**
-   * iommu_sva_iopf_handler: each request of the group through
-   * iommu_sva_handle_mm (mmget_not_zero, vma lookup, access check,
-   * handle_mm_fault); the first failure answers the whole group INVALID.
-   */
+  /** The IOPF work for a reported group, unless an unbind has drained (answered) it already. */
   private iopf(ctx: DeliveryContext<World>, g: IopfGroup): void {
+    const st = svaState(ctx.world);
+    // Groups reported before the PRQ was tracked (older snapshots) are all still pending.
+    const pending = st.prq ? svaPrqTake(st, g.dev, g.grpid) : undefined;
+    if (st.prq && !pending) return;
     this.st.iopfGroups++;
-    const world = ctx.world;
-    const st = svaState(world);
-    const pid = pidOfPasid(st, g.pasid);
-    const mm = pid < 0 ? undefined : world.mem.mms[pid];
-    let code = IOMMU_PAGE_RESP_SUCCESS;
-    for (const r of g.records) {
-      const write = (r.perm & IOMMU_PGFAULT_PERM_WRITE) !== 0;
-      const vma = mm && !mm.exited ? findVma(mm, r.addr) : undefined;
-      const need = PROT_READ | (write ? PROT_WRITE : 0);
-      if (!mm || !vma || (vma.prot & need) !== need || handleMmFault(world.mem, mm, r.addr, write) !== 0) {
-        code = IOMMU_PAGE_RESP_INVALID;
-        break;
-      }
-    }
-    if (code === IOMMU_PAGE_RESP_SUCCESS) st.pageRequests.success++;
-    else st.pageRequests.invalid++;
-    ctx.post(deviceActorId(g.dev), 'hw', 'page.response', { grpid: g.grpid, pasid: g.pasid, code });
+    answerGroup(ctx, st, pending ?? { ...g, domain: -1 });
   }
 
   /** S03's late flush. */

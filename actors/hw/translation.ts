@@ -27,7 +27,7 @@ import type { PhysMem } from '../../hardware/physmem.ts';
 import { physMemPort } from './physmem-port.ts';
 import type { DomainEffect } from '../iommufd/io_pagetable.ts';
 import type { HwState } from './state.ts';
-import { svaDomainOf } from './sva-state.ts';
+import { SVA_ACTOR, svaDomainOf, svaPrqReported } from './sva-state.ts';
 import { svaAccess, svaFaultOwner } from './sva-walk.ts';
 import { IOMMU_PGFAULT_PERM_READ, IOMMU_PGFAULT_PERM_WRITE, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from '../../uapi/enums.ts';
 
@@ -295,6 +295,8 @@ export class TranslationActor implements SimActor<World> {
     const g = group;
     const devId = hws.bound[req.device]?.devId ?? 0;
     ctx.post(g.faultActor, 'hw', 'event', { type: 'iopf', group: { dev: req.device, devId, pasid: g.pasid, grpid: g.grpid, hwpt: g.hwpt, records: g.records } });
+    // An SVA request stays in the PRQ until answered: an unbind drains it (actors/hw/sva.ts).
+    if (g.faultActor === SVA_ACTOR) svaPrqReported(ctx.world, { dev: req.device, pasid: g.pasid, grpid: g.grpid, domain: this.domainOf(req.device, g.pasid)!, records: g.records });
     return { grpid: g.grpid, pasid: g.pasid, accesses: g.accesses };
   }
 
