@@ -16,6 +16,7 @@ import { armTimer, cancelTimer, stallMs, timers } from '../timer.ts';
 import { hw, deviceSpec, modelOf, type GroupAttach } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { iommuActorId } from '../hw/iommu.ts';
+import { svaHandleAt } from '../hw/sva-state.ts';
 import { putRef } from './ioas.ts';
 import { hwptPagingAlloc, objData, type HwptNestedData, type HwptPagingData } from './hw_pagetable.ts';
 import { ioasReservedRegions } from '../../hardware/models/index.ts';
@@ -206,6 +207,8 @@ function attachChecks(x: Ictx, dev: DeviceData, pasid: number, h: Hwpt): number 
     if (spec.isVf && spec.pri) return EINVAL;
     if (!spec.pri && spec.mockFlags === undefined) return ENODEV;
   }
+  // iommu_attach_device_pasid: the group's pasid_array slot is taken by an SVA bond (xa_insert), before the driver is asked.
+  if (pasid !== NO_PASID && svaHandleAt(x.c.world, dev.group, pasid)) return EBUSY;
   const hasVdevice = h.paging ? undefined : (h.data as HwptNestedData).viommu !== 0 && dev.vdevice !== 0;
   return model.canAttach(params, spec, { pasid, hasVdevice, pasidsAttached: Object.keys(dev.attach).filter((p) => Number(p) !== NO_PASID).length });
 }
