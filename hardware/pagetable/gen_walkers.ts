@@ -140,6 +140,12 @@ function leafRules(f: PageTableFormat): string[] {
   }
 }
 
+/** The IOVA bits above what one level-1 table translates: equal keys share the path down to it. */
+function keyExpr(f: PageTableFormat): string {
+  const s = f.granuleShift + 18;
+  return `hi * ${2 ** (32 - s)} + (lo >>> ${s})`;
+}
+
 /** pa of `lo`/`hi` through the leaf at level `lvl` (a literal) */
 function paExpr(f: PageTableFormat, lvl: number): string {
   const g = f.granuleShift;
@@ -157,7 +163,9 @@ function walker(f: PageTableFormat): string {
   const top = f.maxLevels - 1;
   const L: string[] = [];
   const ind = (n: number, lines: string[]) => lines.forEach((l) => L.push(' '.repeat(n) + l));
-  L.push(`const F${f.id} = FORMATS[${f.id}]!;`, '');
+  L.push(`const F${f.id} = FORMATS[${f.id}]!;`);
+  L.push(`/** last level-1 table reached by ${name} (see the file header) */`);
+  L.push(`const W${f.id}: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };`, '');
   L.push(`/** ${f.name}: ${f.minLevels}..${f.maxLevels} levels, ${2 ** f.granuleShift}-byte granule */`);
   L.push(`export function ${name}(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {`);
   ind(2, [
@@ -171,9 +179,13 @@ function walker(f: PageTableFormat): string {
     'let dlo = 0;',
     'let dhi = 0;',
     'let lvl = 0;',
+    `const key = ${keyExpr(f)};`,
     'found: {',
   ]);
+  const upper: string[] = [];
+  const lower: string[] = [];
   for (let lvl = top; lvl >= 0; lvl--) {
+    const into = lvl >= 2 ? upper : lower;
     const body: string[] = [...descend(f, lvl, x86)];
     if (lvl === 0) {
       if (f.pageMaskLo !== 0) body.push(`if ((dlo & ${hex(f.pageMaskLo)}) !== ${hex(f.pageValLo)}) return walkFault(out, FAULT_TRANSLATION, 0, F);`);
@@ -185,11 +197,25 @@ function walker(f: PageTableFormat): string {
       body.push(`if (${leafTest(f)}) {`, `  dhi = words[e + 1]! | 0;`, `  lvl = ${lvl};`, '  break found;', '}');
       body.push(...pointer(f).map((l) => l.replace('lvl - 1', String(lvl - 1))));
     }
+    if (lvl === 2) {
+      body.push(`W.t = t;`, 'W.pool = pool;', 'W.gen = t.gen;', 'W.key = key;', 'W.node = node;');
+      if (x86) body.push('W.path = path;');
+    }
     const comment = `// level ${lvl} (${f.lpaeLevels ? 'LPAE level ' + (3 - lvl) : 'level ' + (lvl + 1)})`;
     // a table of n levels starts at internal level n - 1
-    if (lvl + 1 > f.minLevels) ind(4, [`if (t.levels > ${lvl}) {`, `  ${comment}`, ...body.map((l) => '  ' + l), '}']);
-    else ind(4, [comment, ...body]);
+    if (lvl + 1 > f.minLevels) into.push(`if (t.levels > ${lvl}) {`, `  ${comment}`, ...body.map((l) => '  ' + l), '}');
+    else into.push(comment, ...body);
   }
+  // Only W.t === t proves the table has 3 or more levels: W is set at level 2.
+  ind(4, [
+    'if (key === W.key && t === W.t && t.gen === W.gen && pool === W.pool) {',
+    '  node = W.node;',
+    ...(x86 ? ['  path = W.path;'] : []),
+    '} else {',
+    ...upper.map((l) => '  ' + l),
+    '}',
+    ...lower,
+  ]);
   ind(2, ['}']);
   ind(2, leafRules(f));
   ind(2, [
@@ -230,12 +256,28 @@ export function generateWalkers(): string {
     "import { FORMATS } from './registry.ts';",
     "import { walkFault, type TableState, type WalkOut } from './walk_types.ts';",
     '',
+    '// Each walker remembers the last level-1 table it reached (W<format>): a',
+    '// walk whose IOVA shares the bits above that table\'s reach, in the same',
+    '// table of the same pool at the same generation, starts there. The',
+    '// generation (TableState.gen) changes with every software change of the',
+    '// descriptors and the walk itself only ever writes leaves, so the upper',
+    '// entries it skips are the ones it would have read. Not model state: no',
+    '// result, fault or side effect depends on it.',
+    'interface LastTable {',
+    '  t: TableState | null;',
+    '  pool: PoolState | null;',
+    '  gen: number;',
+    '  key: number;',
+    '  node: number;',
+    '  path: number;',
+    '}',
+    '',
     '// keep every import used whatever the formats need',
     'void ACC_PRIV;',
     'void FAULT_ACCESS;',
     '',
   ].join('\n');
-  return head + FORMATS.map((f) => walker(f).replace(/\bF\)/g, `F${f.id})`)).join('\n\n') + '\n';
+  return head + FORMATS.map((f) => walker(f).replace(/\bF\)/g, `F${f.id})`).replace(/\bW\./g, `W${f.id}.`)).join('\n\n') + '\n';
 }
 
 if (process.argv[1] && /gen_walkers\.ts$/.test(process.argv[1])) {

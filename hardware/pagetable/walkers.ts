@@ -12,10 +12,28 @@ import type { PoolState } from './pool.ts';
 import { FORMATS } from './registry.ts';
 import { walkFault, type TableState, type WalkOut } from './walk_types.ts';
 
+// Each walker remembers the last level-1 table it reached (W<format>): a
+// walk whose IOVA shares the bits above that table's reach, in the same
+// table of the same pool at the same generation, starts there. The
+// generation (TableState.gen) changes with every software change of the
+// descriptors and the walk itself only ever writes leaves, so the upper
+// entries it skips are the ones it would have read. Not model state: no
+// result, fault or side effect depends on it.
+interface LastTable {
+  t: TableState | null;
+  pool: PoolState | null;
+  gen: number;
+  key: number;
+  node: number;
+  path: number;
+}
+
 // keep every import used whatever the formats need
 void ACC_PRIV;
 void FAULT_ACCESS;
 const F0 = FORMATS[0]!;
+/** last level-1 table reached by walkMock (see the file header) */
+const W0: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** mock: 2..5 levels, 2048-byte granule */
 export function walkMock(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -28,34 +46,44 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 8 + (lo >>> 29);
   found: {
-    if (t.levels > 4) {
-      // level 4 (level 5)
-      e = (node << 10) | (((hi >>> 15) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F0);
-      if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 4, F0);
-      node = dlo >>> 12;
-    }
-    if (t.levels > 3) {
-      // level 3 (level 4)
-      e = (node << 10) | (((hi >>> 6) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F0);
-      if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 3, F0);
-      node = dlo >>> 12;
-    }
-    if (t.levels > 2) {
-      // level 2 (level 3)
-      e = (node << 10) | ((((lo >>> 29) | (hi << 3)) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F0);
-      if ((dlo & 0xe00) === 0x0) {
-        dhi = words[e + 1]! | 0;
-        lvl = 2;
-        break found;
+    if (key === W0.key && t === W0.t && t.gen === W0.gen && pool === W0.pool) {
+      node = W0.node;
+    } else {
+      if (t.levels > 4) {
+        // level 4 (level 5)
+        e = (node << 10) | (((hi >>> 15) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F0);
+        if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 4, F0);
+        node = dlo >>> 12;
       }
-      node = dlo >>> 12;
+      if (t.levels > 3) {
+        // level 3 (level 4)
+        e = (node << 10) | (((hi >>> 6) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F0);
+        if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 3, F0);
+        node = dlo >>> 12;
+      }
+      if (t.levels > 2) {
+        // level 2 (level 3)
+        e = (node << 10) | ((((lo >>> 29) | (hi << 3)) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F0);
+        if ((dlo & 0xe00) === 0x0) {
+          dhi = words[e + 1]! | 0;
+          lvl = 2;
+          break found;
+        }
+        node = dlo >>> 12;
+        W0.t = t;
+        W0.pool = pool;
+        W0.gen = t.gen;
+        W0.key = key;
+        W0.node = node;
+      }
     }
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 20) & 511) << 1);
@@ -96,6 +124,8 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
 }
 
 const F1 = FORMATS[1]!;
+/** last level-1 table reached by walkVtdSl (see the file header) */
+const W1: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** vtd-sl: 3..5 levels, 4096-byte granule */
 export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -108,33 +138,43 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 4 + (lo >>> 30);
   found: {
-    if (t.levels > 4) {
-      // level 4 (level 5)
-      e = (node << 10) | (((hi >>> 16) & 511) << 1);
+    if (key === W1.key && t === W1.t && t.gen === W1.gen && pool === W1.pool) {
+      node = W1.node;
+    } else {
+      if (t.levels > 4) {
+        // level 4 (level 5)
+        e = (node << 10) | (((hi >>> 16) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F1);
+        if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 4, F1);
+        node = dlo >>> 12;
+      }
+      if (t.levels > 3) {
+        // level 3 (level 4)
+        e = (node << 10) | (((hi >>> 7) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F1);
+        if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 3, F1);
+        node = dlo >>> 12;
+      }
+      // level 2 (level 3)
+      e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
       dlo = words[e]! | 0;
-      if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F1);
-      if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 4, F1);
+      if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F1);
+      if ((dlo & 0x80) === 0x80) {
+        dhi = words[e + 1]! | 0;
+        lvl = 2;
+        break found;
+      }
       node = dlo >>> 12;
+      W1.t = t;
+      W1.pool = pool;
+      W1.gen = t.gen;
+      W1.key = key;
+      W1.node = node;
     }
-    if (t.levels > 3) {
-      // level 3 (level 4)
-      e = (node << 10) | (((hi >>> 7) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F1);
-      if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 3, F1);
-      node = dlo >>> 12;
-    }
-    // level 2 (level 3)
-    e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
-    dlo = words[e]! | 0;
-    if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F1);
-    if ((dlo & 0x80) === 0x80) {
-      dhi = words[e + 1]! | 0;
-      lvl = 2;
-      break found;
-    }
-    node = dlo >>> 12;
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
     dlo = words[e]! | 0;
@@ -182,6 +222,8 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
 }
 
 const F2 = FORMATS[2]!;
+/** last level-1 table reached by walkVtdFl (see the file header) */
+const W2: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** vtd-fl: 4..5 levels, 4096-byte granule */
 export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -195,34 +237,46 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 4 + (lo >>> 30);
   found: {
-    if (t.levels > 4) {
-      // level 4 (level 5)
-      e = (node << 10) | (((hi >>> 16) & 511) << 1);
+    if (key === W2.key && t === W2.t && t.gen === W2.gen && pool === W2.pool) {
+      node = W2.node;
+      path = W2.path;
+    } else {
+      if (t.levels > 4) {
+        // level 4 (level 5)
+        e = (node << 10) | (((hi >>> 16) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F2);
+        path &= dlo;
+        if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 4, F2);
+        node = dlo >>> 12;
+      }
+      // level 3 (level 4)
+      e = (node << 10) | (((hi >>> 7) & 511) << 1);
       dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F2);
+      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F2);
       path &= dlo;
-      if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 4, F2);
+      if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 3, F2);
       node = dlo >>> 12;
+      // level 2 (level 3)
+      e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
+      dlo = words[e]! | 0;
+      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F2);
+      path &= dlo;
+      if ((dlo & 0x80) === 0x80) {
+        dhi = words[e + 1]! | 0;
+        lvl = 2;
+        break found;
+      }
+      node = dlo >>> 12;
+      W2.t = t;
+      W2.pool = pool;
+      W2.gen = t.gen;
+      W2.key = key;
+      W2.node = node;
+      W2.path = path;
     }
-    // level 3 (level 4)
-    e = (node << 10) | (((hi >>> 7) & 511) << 1);
-    dlo = words[e]! | 0;
-    if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F2);
-    path &= dlo;
-    if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 3, F2);
-    node = dlo >>> 12;
-    // level 2 (level 3)
-    e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
-    dlo = words[e]! | 0;
-    if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F2);
-    path &= dlo;
-    if ((dlo & 0x80) === 0x80) {
-      dhi = words[e + 1]! | 0;
-      lvl = 2;
-      break found;
-    }
-    node = dlo >>> 12;
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
     dlo = words[e]! | 0;
@@ -269,6 +323,8 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
 }
 
 const F3 = FORMATS[3]!;
+/** last level-1 table reached by walkSmmuS1 (see the file header) */
+const W3: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** smmuv3-s1: 2..4 levels, 4096-byte granule */
 export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -281,26 +337,36 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 4 + (lo >>> 30);
   found: {
-    if (t.levels > 3) {
-      // level 3 (LPAE level 0)
-      e = (node << 10) | (((hi >>> 7) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F3);
-      if ((dlo & 0x3) === 0x1) return walkFault(out, FAULT_TRANSLATION, 3, F3);
-      node = dlo >>> 12;
-    }
-    if (t.levels > 2) {
-      // level 2 (LPAE level 1)
-      e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F3);
-      if ((dlo & 0x3) === 0x1) {
-        dhi = words[e + 1]! | 0;
-        lvl = 2;
-        break found;
+    if (key === W3.key && t === W3.t && t.gen === W3.gen && pool === W3.pool) {
+      node = W3.node;
+    } else {
+      if (t.levels > 3) {
+        // level 3 (LPAE level 0)
+        e = (node << 10) | (((hi >>> 7) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F3);
+        if ((dlo & 0x3) === 0x1) return walkFault(out, FAULT_TRANSLATION, 3, F3);
+        node = dlo >>> 12;
       }
-      node = dlo >>> 12;
+      if (t.levels > 2) {
+        // level 2 (LPAE level 1)
+        e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F3);
+        if ((dlo & 0x3) === 0x1) {
+          dhi = words[e + 1]! | 0;
+          lvl = 2;
+          break found;
+        }
+        node = dlo >>> 12;
+        W3.t = t;
+        W3.pool = pool;
+        W3.gen = t.gen;
+        W3.key = key;
+        W3.node = node;
+      }
     }
     // level 1 (LPAE level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
@@ -351,6 +417,8 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
 }
 
 const F4 = FORMATS[4]!;
+/** last level-1 table reached by walkSmmuS2 (see the file header) */
+const W4: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** smmuv3-s2: 2..4 levels, 4096-byte granule */
 export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -363,26 +431,36 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 4 + (lo >>> 30);
   found: {
-    if (t.levels > 3) {
-      // level 3 (LPAE level 0)
-      e = (node << 10) | (((hi >>> 7) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F4);
-      if ((dlo & 0x3) === 0x1) return walkFault(out, FAULT_TRANSLATION, 3, F4);
-      node = dlo >>> 12;
-    }
-    if (t.levels > 2) {
-      // level 2 (LPAE level 1)
-      e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F4);
-      if ((dlo & 0x3) === 0x1) {
-        dhi = words[e + 1]! | 0;
-        lvl = 2;
-        break found;
+    if (key === W4.key && t === W4.t && t.gen === W4.gen && pool === W4.pool) {
+      node = W4.node;
+    } else {
+      if (t.levels > 3) {
+        // level 3 (LPAE level 0)
+        e = (node << 10) | (((hi >>> 7) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F4);
+        if ((dlo & 0x3) === 0x1) return walkFault(out, FAULT_TRANSLATION, 3, F4);
+        node = dlo >>> 12;
       }
-      node = dlo >>> 12;
+      if (t.levels > 2) {
+        // level 2 (LPAE level 1)
+        e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F4);
+        if ((dlo & 0x3) === 0x1) {
+          dhi = words[e + 1]! | 0;
+          lvl = 2;
+          break found;
+        }
+        node = dlo >>> 12;
+        W4.t = t;
+        W4.pool = pool;
+        W4.gen = t.gen;
+        W4.key = key;
+        W4.node = node;
+      }
     }
     // level 1 (LPAE level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
@@ -431,6 +509,8 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
 }
 
 const F5 = FORMATS[5]!;
+/** last level-1 table reached by walkAmdV1 (see the file header) */
+const W5: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** amd-v1: 1..5 levels, 4096-byte granule */
 export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -443,34 +523,44 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 4 + (lo >>> 30);
   found: {
-    if (t.levels > 4) {
-      // level 4 (level 5)
-      e = (node << 10) | (((hi >>> 16) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F5);
-      if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 4, F5);
-      node = dlo >>> 12;
-    }
-    if (t.levels > 3) {
-      // level 3 (level 4)
-      e = (node << 10) | (((hi >>> 7) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F5);
-      if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 3, F5);
-      node = dlo >>> 12;
-    }
-    if (t.levels > 2) {
-      // level 2 (level 3)
-      e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
-      dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F5);
-      if ((dlo & 0xe00) === 0x0) {
-        dhi = words[e + 1]! | 0;
-        lvl = 2;
-        break found;
+    if (key === W5.key && t === W5.t && t.gen === W5.gen && pool === W5.pool) {
+      node = W5.node;
+    } else {
+      if (t.levels > 4) {
+        // level 4 (level 5)
+        e = (node << 10) | (((hi >>> 16) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F5);
+        if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 4, F5);
+        node = dlo >>> 12;
       }
-      node = dlo >>> 12;
+      if (t.levels > 3) {
+        // level 3 (level 4)
+        e = (node << 10) | (((hi >>> 7) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F5);
+        if ((dlo & 0xe00) === 0x0) return walkFault(out, FAULT_TRANSLATION, 3, F5);
+        node = dlo >>> 12;
+      }
+      if (t.levels > 2) {
+        // level 2 (level 3)
+        e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F5);
+        if ((dlo & 0xe00) === 0x0) {
+          dhi = words[e + 1]! | 0;
+          lvl = 2;
+          break found;
+        }
+        node = dlo >>> 12;
+        W5.t = t;
+        W5.pool = pool;
+        W5.gen = t.gen;
+        W5.key = key;
+        W5.node = node;
+      }
     }
     if (t.levels > 1) {
       // level 1 (level 2)
@@ -521,6 +611,8 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
 }
 
 const F6 = FORMATS[6]!;
+/** last level-1 table reached by walkAmdV2 (see the file header) */
+const W6: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
 /** amd-v2: 4..5 levels, 4096-byte granule */
 export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
@@ -534,34 +626,46 @@ export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: 
   let dlo = 0;
   let dhi = 0;
   let lvl = 0;
+  const key = hi * 4 + (lo >>> 30);
   found: {
-    if (t.levels > 4) {
-      // level 4 (level 5)
-      e = (node << 10) | (((hi >>> 16) & 511) << 1);
+    if (key === W6.key && t === W6.t && t.gen === W6.gen && pool === W6.pool) {
+      node = W6.node;
+      path = W6.path;
+    } else {
+      if (t.levels > 4) {
+        // level 4 (level 5)
+        e = (node << 10) | (((hi >>> 16) & 511) << 1);
+        dlo = words[e]! | 0;
+        if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F6);
+        path &= dlo;
+        if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 4, F6);
+        node = dlo >>> 12;
+      }
+      // level 3 (level 4)
+      e = (node << 10) | (((hi >>> 7) & 511) << 1);
       dlo = words[e]! | 0;
-      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 4, F6);
+      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F6);
       path &= dlo;
-      if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 4, F6);
+      if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 3, F6);
       node = dlo >>> 12;
+      // level 2 (level 3)
+      e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
+      dlo = words[e]! | 0;
+      if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F6);
+      path &= dlo;
+      if ((dlo & 0x80) === 0x80) {
+        dhi = words[e + 1]! | 0;
+        lvl = 2;
+        break found;
+      }
+      node = dlo >>> 12;
+      W6.t = t;
+      W6.pool = pool;
+      W6.gen = t.gen;
+      W6.key = key;
+      W6.node = node;
+      W6.path = path;
     }
-    // level 3 (level 4)
-    e = (node << 10) | (((hi >>> 7) & 511) << 1);
-    dlo = words[e]! | 0;
-    if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 3, F6);
-    path &= dlo;
-    if ((dlo & 0x80) === 0x80) return walkFault(out, FAULT_TRANSLATION, 3, F6);
-    node = dlo >>> 12;
-    // level 2 (level 3)
-    e = (node << 10) | ((((lo >>> 30) | (hi << 2)) & 511) << 1);
-    dlo = words[e]! | 0;
-    if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 2, F6);
-    path &= dlo;
-    if ((dlo & 0x80) === 0x80) {
-      dhi = words[e + 1]! | 0;
-      lvl = 2;
-      break found;
-    }
-    node = dlo >>> 12;
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
     dlo = words[e]! | 0;

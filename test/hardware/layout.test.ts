@@ -1,6 +1,6 @@
 // Descriptor bit layouts spot-checked against hardware.md (§2.2, §2.3, §3.4, §4.3) and mock §1.2.
 import { describe, expect, it } from 'vitest';
-import { IoPageTable } from '../../hardware/pagetable/radix.ts';
+import { IoPageTable, ptTouch } from '../../hardware/pagetable/radix.ts';
 import {
   FMT_AMD_V1, FMT_AMD_V2, FMT_MOCK, FMT_SMMU_S1, FMT_SMMU_S2, FMT_VTD_FL, FMT_VTD_SL, PROT_READ, PROT_WRITE, PROT_PRIV,
   UNMAP_REFUSE, UNMAP_WHOLE,
@@ -61,9 +61,12 @@ describe('x86-64 first level (VT-d FL, AMD v2)', () => {
     t.map(0x1000, PA, 0x1000, RW);
     const w = t.pool.words;
     w[t.state.root * NODE_WORDS] = w[t.state.root * NODE_WORDS]! & ~2; // PML4E R/W = 0
+    // a hand edit is a software change of the table: it must bump the generation (TableState.gen), as ptMap does
+    ptTouch(t.pool, t.state);
     expect(t.walk(0x1000, 2).fault?.kind).toBe('permission');
     expect(t.walk(0x1000, 1).ok).toBe(true);
     w[t.state.root * NODE_WORDS] = w[t.state.root * NODE_WORDS]! & ~4; // U/S = 0
+    ptTouch(t.pool, t.state);
     expect(t.walk(0x1000, 1).fault?.kind).toBe('permission');
     expect(t.walk(0x1000, 1 | 8).ok).toBe(true); // supervisor request
   });

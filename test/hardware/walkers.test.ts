@@ -58,4 +58,38 @@ describe('generated walkers', () => {
       for (const k of ['ok0', 'ok1', ...(f.blockLevels & 4 ? ['ok2'] : []), 'fault1']) expect(seen).toContain(k);
     });
   }
+
+  for (const f of FORMATS) {
+    it(`${f.name}: walks between maps and unmaps that free and reuse table nodes match ptWalkGeneric (the remembered level-1 table is never stale)`, () => {
+      const g = f.granule;
+      const l1 = g * 512 * 512; // what one level-1 table translates
+      fc.assert(
+        fc.property(
+          fc.integer({ min: Math.max(3, f.minLevels), max: f.maxLevels }),
+          fc.array(fc.tuple(fc.nat(3), fc.nat(511), fc.boolean(), fc.constantFrom(PROT_READ, PROT_READ | PROT_WRITE)), { minLength: 4, maxLength: 30 }),
+          (levels, ops) => {
+            const pool = poolCreate(4);
+            const t = ptCreate(pool, f.id as FormatId, { levels, blocks: 1 });
+            const a = new WalkOut();
+            const b = new WalkOut();
+            for (const [region, page, unmap, prot] of ops) {
+              const iova = region * l1 + page * g;
+              // walk first so the walker remembers this region's level-1 table, then change the table under it
+              ptWalk(pool, t, iova, ACC_READ, a);
+              if (unmap) ptUnmap(pool, t, region * l1, l1); // frees the level-1 table: its node goes back to the pool
+              else ptMap(pool, t, iova, 2 ** 33 + (region * 512 + page) * g, g, prot);
+              for (const probe of [iova, region * l1 + ((page + 1) % 512) * g, ((region + 1) % 4) * l1 + page * g]) {
+                for (const access of [ACC_READ, ACC_WRITE]) {
+                  const ca = ptWalk(pool, t, probe, access, a);
+                  const cb = ptWalkGeneric(pool, t, probe, access, b);
+                  expect([ca, { ...a }]).toEqual([cb, { ...b }]);
+                }
+              }
+            }
+          },
+        ),
+        { numRuns: 60, seed: 11 },
+      );
+    });
+  }
 });
