@@ -11,7 +11,7 @@
  * path) reads exactly what the kernel wrote.  Pure functions over PhysMem;
  * levels count 4 (PML4) .. 1 (PT).
  */
-import { PAGE_SIZE, allocFrame, type PhysMem } from './physmem.ts';
+import { PAGE_SIZE, allocFrame, frameData, type PhysMem } from './physmem.ts';
 import { FAULT_PERMISSION, FAULT_TRANSLATION } from './pagetable/format.ts';
 
 export const PTE_P = 1 << 0;
@@ -47,8 +47,7 @@ export function readEntry(pm: PhysMem, pfn: number, idx: number): { lo: number; 
 }
 
 export function writeEntry(pm: PhysMem, pfn: number, idx: number, lo: number, hi: number): void {
-  let page = pm.data[pfn];
-  if (!page) page = pm.data[pfn] = new Uint8Array(PAGE_SIZE);
+  const page = frameData(pm, pfn);
   const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
   dv.setUint32(idx * 8, lo >>> 0, true);
   dv.setUint32(idx * 8 + 4, hi >>> 0, true);

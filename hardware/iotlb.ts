@@ -11,6 +11,16 @@
 //
 // IOVAs are JS numbers (< 2^53). No Maps, no randomness: the same operation
 // sequence always leaves byte-identical arrays (I15).
+//
+// In front of the sets sits a direct-mapped copy of recently used entries
+// (`l0`), one 32-byte record each, so a hit reads one cache line and hashes
+// nothing but the page number: the set-associative lookup (hash, sizes loop,
+// five compares per way over three arrays) cost twice the page-table walk it
+// was saving. The copy holds exactly what a main lookup would return: it is
+// filled from the slot a lookup or insert produced, dropped whenever that
+// slot changes, and consulted only for the smallest page size present (the
+// size the main lookup probes first). It is derived state: not in snapshots,
+// empty after a restore, never changing a result or a counter.
 
 import { TWO32 } from './pagetable/format.ts';
 
@@ -31,6 +41,15 @@ const K_PNHI = 4;
 const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
 const LOWMASK = Int32Array.from({ length: 64 }, (_, i) => (i >= 32 ? -1 : (2 ** i - 1) | 0));
 const META_VALID = 0x80000000 | 0;
+const L0_W = 8;
+const L0_PNLO = 0;
+const L0_PNHI = 1;
+const L0_META = 2;
+const L0_TAG = 3;
+const L0_TAG2 = 4;
+const L0_PALO = 5;
+const L0_PAHI = 6;
+const L0_SLOT = 7;
 
 export interface IotlbState {
   capacity: number;
@@ -66,6 +85,13 @@ export interface IotlbState {
   misses: number;
   fills: number;
   evictions: number;
+  /**
+   * Direct-mapped copies (see the file header), L0_W words each: pnLo,
+   * pnHi, meta, tag, tag2, pa lo, pa hi, slot << 4 | info. meta 0 = empty.
+   */
+  l0: Int32Array;
+  /** per slot: 1 + the l0 record copying it, 0 = none */
+  l0Of: Int32Array;
 }
 
 export const INFO_DIRTY_OK = 4;
@@ -76,7 +102,9 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
   let sets = 1;
   while (sets * ways < capacity) sets *= 2;
   const cap = sets * ways;
+  const l0 = l0Arrays(cap);
   return {
+    ...l0,
     capacity: cap,
     ways,
     sets,
@@ -92,6 +120,48 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
     fills: 0,
     evictions: 0,
   };
+}
+
+/** Empty direct-mapped front for `capacity` slots: as many records as slots (a power of two). */
+export function l0Arrays(capacity: number): { l0: Int32Array; l0Of: Int32Array } {
+  let n = 1;
+  while (n < capacity) n *= 2;
+  return { l0: new Int32Array(n * L0_W), l0Of: new Int32Array(capacity) };
+}
+
+/** l0 record (word offset) of page (pnLo, pnHi) in context `ch`. */
+function l0At(s: IotlbState, ch: number, pnLo: number, pnHi: number): number {
+  // the page number's own low bits pick the record, so up to l0 size consecutive pages never collide
+  return ((pnLo ^ (ch >>> 11) ^ Math.imul(pnHi, 0x9e3779b1)) & ((s.l0.length >> 3) - 1)) * L0_W;
+}
+
+/** Forgets the l0 copy of slot `i` (its key, output or stamp is about to change). */
+function l0Drop(s: IotlbState, i: number): void {
+  const j = s.l0Of[i]!;
+  if (j === 0) return;
+  s.l0[(j - 1) * L0_W + L0_META] = 0;
+  s.l0Of[i] = 0;
+}
+
+/** Copies slot `i` (key words at `o`, context hash `ch`) into its l0 record. */
+function l0Fill(s: IotlbState, i: number, o: number, ch: number): void {
+  const keys = s.keys;
+  const ways = s.ways;
+  const pnLo = keys[o]!;
+  const pnHi = keys[o + 4 * ways]!;
+  const r = l0At(s, ch, pnLo, pnHi);
+  const l0 = s.l0;
+  if (l0[r + L0_META] !== 0) s.l0Of[l0[r + L0_SLOT]! >>> 4] = 0;
+  const pa = s.pa[i]!;
+  l0[r + L0_PNLO] = pnLo;
+  l0[r + L0_PNHI] = pnHi;
+  l0[r + L0_META] = keys[o + ways]!;
+  l0[r + L0_TAG] = keys[o + 2 * ways]!;
+  l0[r + L0_TAG2] = keys[o + 3 * ways]!;
+  l0[r + L0_PALO] = pa | 0;
+  l0[r + L0_PAHI] = (pa / TWO32) | 0;
+  l0[r + L0_SLOT] = (i << 4) | s.info[i]!;
+  s.l0Of[i] = r / L0_W + 1;
 }
 
 /** Lookup result scratch (allocation-free hit path). */
@@ -138,6 +208,7 @@ function fillOut(s: IotlbState, i: number, l2: number, lo: number, out: TlbOut):
 
 /** Re-stamps slot `i` (see IotlbState.gen) after the engine verified it against the current table. */
 export function iotlbStamp(s: IotlbState, i: number, gen: number, userOk: number): void {
+  l0Drop(s, i);
   s.gen[i] = gen;
   s.info[i] = (s.info[i]! & ~INFO_USER_OK) | (userOk ? INFO_USER_OK : 0);
 }
@@ -155,6 +226,31 @@ export function iotlbLookup(
   tag2 |= 0;
   const m0 = meta(kind, 0, pasid);
   const ch = ctxHash(tag, tag2, m0);
+  if (sizes.length === 0) {
+    s.misses++;
+    out.index = -1;
+    return -1;
+  }
+  {
+    const l2 = sizes[0]!;
+    const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
+    const pnHi = l2 >= 32 ? 0 : hi >>> l2;
+    const l0 = s.l0;
+    const r = l0At(s, ch, pnLo, pnHi);
+    if (l0[r] === pnLo && l0[r + L0_META] === (m0 | (l2 << 20)) && l0[r + L0_TAG] === tag && l0[r + L0_TAG2] === tag2 && l0[r + L0_PNHI] === pnHi) {
+      const si = l0[r + L0_SLOT]!;
+      const i = si >>> 4;
+      out.index = i;
+      out.pageSize = POW2[l2]!;
+      out.pa = (l0[r + L0_PAHI]! >>> 0) * TWO32 + (l0[r + L0_PALO]! >>> 0) + ((lo & LOWMASK[l2]!) >>> 0);
+      out.prot = si & 3;
+      out.dirtyOk = (si >>> 2) & 1;
+      out.gen = s.gen[i]!;
+      out.userOk = (si >>> 3) & 1;
+      s.hits++;
+      return i;
+    }
+  }
   for (let k = 0; k < sizes.length; k++) {
     const l2 = sizes[k]!;
     const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
@@ -167,6 +263,7 @@ export function iotlbLookup(
       if (keys[o] === pnLo && keys[o + ways] === m && keys[o + 2 * ways] === tag && keys[o + 3 * ways] === tag2 && keys[o + 4 * ways] === pnHi) {
         const i = first + w;
         fillOut(s, i, l2, lo, out);
+        if (k === 0) l0Fill(s, i, o, ch);
         s.hits++;
         return i;
       }
@@ -183,35 +280,6 @@ function slotOff(s: IotlbState, i: number): number {
   return (i - w) * KW + w;
 }
 
-/**
- * Re-checks one known slot (the last hit or fill of a burst) for `iova`:
- * counts a hit and fills `out` exactly when iotlbLookup would return that
- * slot, i.e. the slot still holds the key and no smaller page size that
- * lookup probes first is present. Returns -1 (counting nothing) otherwise,
- * and the caller does the full lookup.
- */
-export function iotlbProbeSlot(
-  s: IotlbState, slot: number, kind: number, tag: number, tag2: number, pasid: number, iova: number, out: TlbOut,
-): number {
-  if (slot < 0 || slot >= s.capacity) return -1;
-  const keys = s.keys;
-  const ways = s.ways;
-  const o = slotOff(s, slot);
-  const m = keys[o + ways]!;
-  const l2 = (m >>> 20) & 63;
-  if (s.sizes[0] !== l2) return -1;
-  const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
-  const lo = iova | 0;
-  const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
-  const pnHi = l2 >= 32 ? 0 : hi >>> l2;
-  if (keys[o] === pnLo && m === meta(kind, l2, pasid) && keys[o + 2 * ways] === (tag | 0) && keys[o + 3 * ways] === (tag2 | 0) && keys[o + 4 * ways] === pnHi) {
-    fillOut(s, slot, l2, lo, out);
-    s.hits++;
-    return slot;
-  }
-  return -1;
-}
-
 function dropSize(s: IotlbState, l2: number): void {
   if (--s.sizeCount[l2]! === 0) s.sizes = s.sizes.filter((x) => x !== l2);
 }
@@ -223,6 +291,7 @@ function addSize(s: IotlbState, l2: number): void {
 /** Empties slot `i`, whose key words start at `o` (slotOff). */
 function clearEntry(s: IotlbState, i: number, o: number): void {
   const ways = s.ways;
+  l0Drop(s, i);
   dropSize(s, (s.keys[o + ways]! >>> 20) & 63);
   for (let k = 0; k < KW; k++) s.keys[o + k * ways] = 0;
   s.pa[i] = 0;
@@ -277,6 +346,7 @@ export function iotlbInsert(
     s.evictions++;
   }
   const o = b + (slot - first);
+  l0Drop(s, slot);
   if ((keys[o + ways]! & META_VALID) === 0) addSize(s, l2);
   keys[o] = pnLo;
   keys[o + ways] = m;
@@ -287,6 +357,8 @@ export function iotlbInsert(
   s.info[slot] = (prot & 3) | (dirtyOk ? INFO_DIRTY_OK : 0) | (userOk ? INFO_USER_OK : 0);
   s.gen[slot] = gen;
   s.fills++;
+  // a walk's fill is usually used again at once (the rest of the page)
+  if (s.sizes[0] === l2) l0Fill(s, slot, o, ctxHash(tag, tag2, m0));
   return slot;
 }
 

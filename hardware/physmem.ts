@@ -2,9 +2,14 @@
  * Physical memory as page frames.
  *
  * State is plain data so it can be msgpack-snapshotted inside an actor
- * context: sparse records keyed by pfn rather than Maps, and frame contents
- * only materialised once written (an untouched frame reads as zeros, like a
+ * context: records keyed by pfn rather than Maps, and frame contents only
+ * materialised once written (an untouched frame reads as zeros, like a
  * freshly cleared page).
+ *
+ * Frame contents are a plain array indexed by pfn, grown densely (holes are
+ * `undefined`, which msgpack writes as one nil byte each): the DMA engine
+ * looks a frame up per page, and V8 turns a pfn-keyed object written in
+ * random order into a hash table, which cost more than the 64-byte copy.
  *
  * Allocation is lowest-free-pfn so two runs with the same inputs hand out the
  * same frames: `nextFresh` is the high-water mark and `freeList` (ascending)
@@ -22,13 +27,13 @@ export interface PhysMem {
   refs: Record<number, number>;
   /** pfn → FOLL_PIN count; a subset of refs, kept apart so pins are observable. */
   pins: Record<number, number>;
-  /** pfn → contents, only for frames ever written since allocation. */
-  data: Record<number, Uint8Array>;
+  /** pfn → contents, only for frames ever written since allocation (frameSlot grows it). */
+  data: (Uint8Array | undefined)[];
   inUse: number;
 }
 
 export function createPhysMem(opts: { totalPages: number }): PhysMem {
-  return { totalPages: opts.totalPages, nextFresh: 0, freeList: [], refs: {}, pins: {}, data: {}, inUse: 0 };
+  return { totalPages: opts.totalPages, nextFresh: 0, freeList: [], refs: {}, pins: {}, data: [], inUse: 0 };
 }
 
 export function framesFree(pm: PhysMem): number {
@@ -65,7 +70,7 @@ export function freeFrame(pm: PhysMem, pfn: number): void {
   }
   if (pm.pins[pfn]) throw new Error(`freeFrame drops last reference of pinned pfn ${pfn}`);
   delete pm.refs[pfn];
-  delete pm.data[pfn];
+  if (pfn < pm.data.length) pm.data[pfn] = undefined;
   pm.inUse--;
   insertSorted(pm.freeList, pfn);
 }
@@ -130,8 +135,7 @@ export function writePhys(pm: PhysMem, pa: number, data: Uint8Array): void {
     const pfn = Math.floor(cur / PAGE_SIZE);
     const off = cur - pfn * PAGE_SIZE;
     const n = Math.min(PAGE_SIZE - off, len - done);
-    let page = pm.data[pfn];
-    if (!page) page = pm.data[pfn] = new Uint8Array(PAGE_SIZE);
+    const page = frameData(pm, pfn);
     page.set(done === 0 && n === len ? data : data.subarray(done, done + n), off);
     done += n;
   }
@@ -143,8 +147,20 @@ export function writePhys(pm: PhysMem, pa: number, data: Uint8Array): void {
  * would. Writes through it are writes to physical memory.
  */
 export function frameData(pm: PhysMem, pfn: number): Uint8Array {
-  let page = pm.data[pfn];
-  if (!page) page = pm.data[pfn] = new Uint8Array(PAGE_SIZE);
+  const page = pm.data[pfn];
+  if (page) return page;
+  return setFrame(pm, pfn, new Uint8Array(PAGE_SIZE));
+}
+
+/**
+ * Stores a frame's contents, first growing the array up to `pfn` one
+ * element at a time: a store far past the end would make V8 switch the
+ * array to dictionary elements.
+ */
+function setFrame(pm: PhysMem, pfn: number, page: Uint8Array): Uint8Array {
+  const d = pm.data;
+  while (d.length < pfn) d.push(undefined);
+  d[pfn] = page;
   return page;
 }
 
@@ -159,8 +175,8 @@ export function frameDataIfPresent(pm: PhysMem, pfn: number): Uint8Array | undef
 /** Copies one frame's contents into another (fork of a private page). */
 export function copyFrame(pm: PhysMem, dst: number, src: number): void {
   const page = pm.data[src];
-  if (page) pm.data[dst] = page.slice();
-  else delete pm.data[dst];
+  if (page) setFrame(pm, dst, page.slice());
+  else if (dst < pm.data.length) pm.data[dst] = undefined;
 }
 
 function insertSorted(a: number[], v: number): void {

@@ -17,7 +17,7 @@ import {
 import { PORT_FRAME_SIZE, smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
 import {
   ANY, NO_TAG2, TAG_ASID, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
-  iotlbInvalidate, iotlbLookup, iotlbProbeSlot, iotlbStamp, type InvalidateFilter, type IotlbState,
+  iotlbInvalidate, iotlbLookup, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
 export type { PhysMemPort } from './pagetable/nested.ts';
@@ -409,19 +409,12 @@ function cachedOk(write: boolean): boolean {
   return write ? (tout.prot & PROT_WRITE) !== 0 && tout.dirtyOk === 1 : (tout.prot & 1) !== 0;
 }
 
-/**
- * Per-burst context of translatePage, set once by translateBurst. `slot` is
- * the IOTLB slot of the last hit or fill: consecutive pages of a burst
- * usually hit the same entry (a large page) or its neighbour, and
- * iotlbProbeSlot re-checks it without hashing, with exactly the outcome
- * (and counters) of a full lookup.
- */
+/** Per-burst context of translatePage, set once by translateBurst. */
 const B = {
   tlb: null as unknown as IotlbState,
   atc: undefined as IotlbState | undefined,
   device: -1,
   iommu: 0,
-  slot: -1,
   /** the paging domain's table generation (stale-check stamps); 0 for nested domains, whose stage 1 lives in memory */
   gen: 0,
 };
@@ -447,13 +440,7 @@ function translatePage(
     if (cd) C.tag = cd.asid;
     else cacheable = false;
   }
-  if (
-    cacheable &&
-    (iotlbProbeSlot(tlb, B.slot, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 ||
-      iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0) &&
-    cachedOk(write)
-  ) {
-    B.slot = tout.index;
+  if (cacheable && iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 && cachedOk(write)) {
     s.stats.iotlbHits++;
     let stamp = 0;
     if (s.checkStale) stamp = checkHit(s, d, mem, 'iotlb', tlb, B.iommu, device, pasid, iova, access, priv);
@@ -478,7 +465,7 @@ function translatePage(
   // The fill walk agrees with the entry by construction: stamp it with the table's generation.
   const gen = B.gen;
   const userOk = priv ? 0 : 1;
-  B.slot = iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk, gen, userOk);
+  iotlbInsert(tlb, C.kind, C.tag, C.tag2, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk, gen, userOk);
   if (atc) atcInsert(atc, device, pasid, iova, wout.pageSize, base, wout.prot, dirtyOk, gen, userOk);
   T.pa = wout.pa;
   T.pageSize = wout.pageSize;
@@ -531,7 +518,6 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   B.iommu = req.iommu;
   B.device = req.device ?? -1;
   B.atc = req.ats && B.device >= 0 ? s.atcs[B.device] : undefined;
-  B.slot = -1;
   B.gen = d.kind === 'paging' ? d.table.gen : 0;
   const stats = s.stats;
   const zeroCopy = mem.pageFrame !== undefined;
@@ -560,16 +546,25 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       }
       const inPage = T.pageSize - offsetIn(cur, T.pageSize);
       const n = len - off < inPage ? len - off : inPage;
-      if (zeroCopy) {
-        moveFrames(mem, T.pa, data, off, n, write, a.data === undefined);
+      const pa = T.pa;
+      // ToInt32 keeps the low 32 bits exactly, so this is the frame offset even above 4 GiB
+      const fo = (pa | 0) & (PORT_FRAME_SIZE - 1);
+      if (zeroCopy && write && data !== undefined && n <= PORT_FRAME_SIZE - fo) {
+        // one frame, the common DMA case: no helper call, no view for a whole small buffer
+        const f = mem.pageFrame!((pa - fo) / PORT_FRAME_SIZE, true)!;
+        if (n <= SMALL_COPY) for (let j = 0; j < n; j++) f[fo + j] = data[off + j]!;
+        else if (off === 0 && n === data.length) f.set(data, fo);
+        else f.set(data.subarray(off, off + n), fo);
+      } else if (zeroCopy) {
+        moveFrames(mem, pa, data, off, n, write, a.data === undefined);
       } else if (write) {
         // the whole buffer in one chunk (the common DMA case) needs no subarray view
-        if (data) mem.writePhys(T.pa, off === 0 && n === data.length ? data : data.subarray(off, off + n));
-        else mem.writePhys(T.pa, new Uint8Array(n));
+        if (data) mem.writePhys(pa, off === 0 && n === data.length ? data : data.subarray(off, off + n));
+        else mem.writePhys(pa, new Uint8Array(n));
       } else {
-        data!.set(mem.readPhys(T.pa, n), off);
+        data!.set(mem.readPhys(pa, n), off);
       }
-      r.pushChunk(cur, T.pa, n);
+      r.pushChunk(cur, pa, n);
       stats.pages++;
       stats.bytes += n;
       off += n;
@@ -753,6 +748,7 @@ function tlbRestore(o: IotlbSnapshot): IotlbState {
     gen: o.gen ? new Float64Array(d('gen')) : new Float64Array(o.capacity as number),
     victim: new Uint8Array(d('victim')), sizeCount: new Int32Array(b('sizeCount')), sizes: [...(o.sizes as number[])],
     hits: o.hits as number, misses: o.misses as number, fills: o.fills as number, evictions: o.evictions as number,
+    ...l0Arrays(o.capacity as number),
   };
 }
 
