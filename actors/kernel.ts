@@ -8,7 +8,7 @@ import type { DeliveryContext, SimActor } from './runtime/actor.ts';
 import type { Envelope } from './runtime/envelope.ts';
 import { allocFd, type FileDesc, type World } from './world.ts';
 import { EBADF, EINVAL, ENOENT, ENOTTY, ESRCH } from '../uapi/errno.ts';
-import { createMm, mmap, munmap, mprotect, readUser, writeUser, exitMm, type CreateMmOpts } from './mm/process.ts';
+import { createMm, forkMm, mmap, munmap, mprotect, readUser, writeUser, exitMm, type CreateMmOpts } from './mm/process.ts';
 import { memfdCreate, memfdRelease } from './mm/memfd.ts';
 import { ThreadActor, threadActorId } from './thread.ts';
 
@@ -132,6 +132,23 @@ const syscalls: Record<string, Handler> = {
     ctx.world.nextPid = Math.max(ctx.world.nextPid, pid + 1);
     createMm(ctx.world.mem, { pid, ...(b.args as Omit<CreateMmOpts, 'pid'>) });
     ctx.world.procs[pid] = { pid, fds: {}, threads: [1] };
+    ctx.spawn(ThreadActor.create(pid, 1));
+    return { errno: 0, ret: pid };
+  },
+  /** fork(): a new process with a copy of the fd table (same open files) and of the address space (forkMm). */
+  'proc.fork': (ctx, b) => {
+    const proc = ctx.world.procs[b.pid];
+    const mm = procMm(ctx, b.pid);
+    if (!proc || !mm || mm.exited) return err(ESRCH);
+    const pid = ctx.world.nextPid++;
+    const child = forkMm(ctx.world.mem, mm, pid);
+    if ('errno' in child) return err(child.errno);
+    const fds: Record<number, number> = {};
+    for (const fd of Object.keys(proc.fds).map(Number).sort((x, y) => x - y)) {
+      fds[fd] = proc.fds[fd]!;
+      ctx.world.files[fds[fd]!]!.refs++;
+    }
+    ctx.world.procs[pid] = { pid, fds, threads: [1] };
     ctx.spawn(ThreadActor.create(pid, 1));
     return { errno: 0, ret: pid };
   },

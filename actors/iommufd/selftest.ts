@@ -29,7 +29,7 @@ import { DeviceActor, deviceActorId } from '../hw/device.ts';
 import type { DeliveryContext } from '../runtime/actor.ts';
 import { allocFd, type World } from '../world.ts';
 import { registerFileKind } from '../kernel.ts';
-import { lookupPfn, rangeAccessible, readUser, writeUser, PROT_READ } from '../mm/process.ts';
+import { inHugePage, lookupPfn, rangeAccessible, readUser, writeUser, PROT_READ } from '../mm/process.ts';
 import { framePins, PAGE_SIZE } from '../../hardware/physmem.ts';
 import { dmabufCreate, getDmabuf } from '../mm/dmabuf.ts';
 import { dmabufMoveNotify } from './dmabuf.ts';
@@ -468,8 +468,9 @@ function checkRefs(x: Ictx, call: Call, a: { length: bigint; uptr: bigint; refs:
   for (let off = 0n; off < a.length; off += PAGE) {
     const va = a.uptr + off;
     if (!mm || !rangeAccessible(mm, va, 1n, PROT_READ)) return EFAULT;
+    // Pages of a compound (hugetlb) page are skipped: their pin counts live on the head page.
+    if (inHugePage(mm, va)) continue;
     const pfn = lookupPfn(x.c.world.mem, mm, va);
-    // The simulated memory has no compound pages, so every page is checked.
     if ((pfn < 0 ? 0 : framePins(x.c.world.mem.pm, pfn)) !== a.refs) return EIO;
   }
   return 0;

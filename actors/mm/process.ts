@@ -34,6 +34,9 @@ export const DEFAULT_RLIMIT_MEMLOCK = 8 * 1024 * 1024;
 
 const PAGE = BigInt(PAGE_SIZE);
 const SHIFT = BigInt(PAGE_SHIFT);
+/** The default hugetlb page size on x86-64 (MAP_HUGETLB without a MAP_HUGE_* size). */
+export const HPAGE_SIZE = 2n * 1024n * 1024n;
+const HPAGE_PAGES = Number(HPAGE_SIZE / PAGE);
 
 export type VmaKind = 'anon' | 'memfd';
 
@@ -47,6 +50,8 @@ export interface Vma {
   /** byte offset into the memfd of `start`. */
   offset: bigint;
   shared: boolean;
+  /** MAP_HUGETLB: backed by 2 MiB huge pages, faulted and freed a whole huge page at a time. Absent otherwise. */
+  huge?: true;
 }
 
 export interface Mm {
@@ -143,6 +148,10 @@ export interface MmapOpts {
   memfd?: number;
   offset?: bigint | number;
   shared?: boolean;
+  /** MAP_HUGETLB (anonymous only): length rounds up to HPAGE_SIZE, a fixed address must be aligned to it. */
+  huge?: boolean;
+  /** MAP_POPULATE: fault every page in now (as the kernel, a failure leaves the mapping in place). */
+  populate?: boolean;
 }
 
 /**
@@ -154,34 +163,49 @@ export function mmap(world: MmWorld, mm: Mm, o: MmapOpts): { addr: bigint } | { 
   const kind = o.kind ?? 'anon';
   const rawLen = BigInt(o.length);
   if (rawLen <= 0n) return { errno: EINVAL };
-  const length = pageAlignUp(rawLen);
+  // Only anonymous hugetlb (no hugetlbfs files here).
+  if (o.huge && kind !== 'anon') return { errno: EINVAL };
+  const align = o.huge ? HPAGE_SIZE : PAGE;
+  const length = (rawLen + align - 1n) & ~(align - 1n);
   const offset = BigInt(o.offset ?? 0);
   if (offset % PAGE !== 0n) return { errno: EINVAL };
   if (kind === 'memfd' && (o.memfd === undefined || !world.memfds[o.memfd])) return { errno: EBADF };
   let addr: bigint;
   if (o.addr !== undefined) {
-    if (o.addr % PAGE !== 0n || o.addr + length > TASK_SIZE) return { errno: EINVAL };
+    if (o.addr % align !== 0n || o.addr + length > TASK_SIZE) return { errno: EINVAL };
     addr = o.addr;
     munmap(world, mm, addr, length);
   } else {
-    const a = findGap(mm, length);
+    const a = findGap(mm, length, align);
     if (a < 0n) return { errno: ENOMEM };
     addr = a;
   }
   if (kind === 'memfd') memfdGet(world, o.memfd!);
-  insertVma(mm, {
+  const vma: Vma = {
     start: addr, length, prot: o.prot, kind, memfd: kind === 'memfd' ? o.memfd! : 0, offset,
     shared: o.shared ?? kind === 'memfd',
-  });
+  };
+  if (o.huge) vma.huge = true;
+  insertVma(mm, vma);
+  if (o.populate) populate(world, mm, vma);
   return { addr };
 }
 
-function findGap(mm: Mm, length: bigint): bigint {
-  let cand = MMAP_MIN_ADDR;
+/** MAP_POPULATE: fault in every page; the first failure just stops it. */
+function populate(world: MmWorld, mm: Mm, vma: Vma): void {
+  for (let va = vma.start; va < vma.start + vma.length; va += vma.huge ? HPAGE_SIZE : PAGE) {
+    if (faultPage(world, mm, vma, va, true) < 0) return;
+  }
+}
+
+/** The lowest gap at or above MMAP_MIN_ADDR that fits `length` at an `align` boundary. */
+function findGap(mm: Mm, length: bigint, align: bigint): bigint {
+  const up = (v: bigint) => (v + align - 1n) & ~(align - 1n);
+  let cand = up(MMAP_MIN_ADDR);
   for (const v of mm.vmas) {
     if (v.start + v.length <= cand) continue;
-    if (v.start - cand >= length) break;
-    cand = v.start + v.length;
+    if (v.start >= cand && v.start - cand >= length) break;
+    cand = up(v.start + v.length);
   }
   return cand + length <= TASK_SIZE ? cand : -1n;
 }
@@ -234,7 +258,12 @@ function splitAround(world: MmWorld, mm: Mm, start: bigint, end: bigint): [numbe
 export function munmap(world: MmWorld, mm: Mm, addr: bigint, length: bigint | number): number {
   const len = BigInt(length);
   if (addr % PAGE !== 0n || len <= 0n) return EINVAL;
-  const end = addr + pageAlignUp(len);
+  let end = addr + pageAlignUp(len);
+  // A hugetlb vma is only ever cut at huge page boundaries: the start must be one, the end rounds up.
+  if (mm.vmas.some((v) => v.huge && v.start < end && v.start + v.length > addr)) {
+    if (addr % HPAGE_SIZE !== 0n) return EINVAL;
+    end = (end + HPAGE_SIZE - 1n) & ~(HPAGE_SIZE - 1n);
+  }
   // PTEs cleared and secondary TLBs flushed before any frame of the range is freed.
   if (mm.cpt) cptZap(world, mm, addr, end);
   const [a, b] = splitAround(world, mm, addr, end);
@@ -298,11 +327,41 @@ function faultPage(world: MmWorld, mm: Mm, vma: Vma, va: bigint, alloc: boolean)
     return have;
   }
   if (!alloc) return -1;
+  if (vma.huge) return faultHugePage(world, mm, vma, va);
   const pfn = allocFrame(world.pm);
   if (pfn < 0) return -ENOMEM;
   mm.pt[vpn] = pfn;
   if (mm.cpt) cptInstall(world, mm, vma, va, pfn);
   return pfn;
+}
+
+/**
+ * hugetlb_fault: the whole huge page around va comes in at once (its 512
+ * frames, in order, so fresh memory makes them physically contiguous); one
+ * missing frame and none of it is there.
+ */
+function faultHugePage(world: MmWorld, mm: Mm, vma: Vma, va: bigint): number {
+  const head = va & ~(HPAGE_SIZE - 1n);
+  const first = Number(head >> SHIFT);
+  const pfns: number[] = [];
+  for (let i = 0; i < HPAGE_PAGES; i++) {
+    const pfn = allocFrame(world.pm);
+    if (pfn < 0) {
+      for (const p of pfns) freeFrame(world.pm, p);
+      return -ENOMEM;
+    }
+    pfns.push(pfn);
+  }
+  for (let i = 0; i < HPAGE_PAGES; i++) {
+    mm.pt[first + i] = pfns[i]!;
+    if (mm.cpt) cptInstall(world, mm, vma, head + (BigInt(i) << SHIFT), pfns[i]!);
+  }
+  return mm.pt[Number(va >> SHIFT)]!;
+}
+
+/** Is va inside a hugetlb mapping (a compound page, which MD_CHECK_REFS skips)? */
+export function inHugePage(mm: Mm, va: bigint): boolean {
+  return findVma(mm, va)?.huge === true;
 }
 
 /**
@@ -401,9 +460,18 @@ export function pagePinCount(world: MmWorld, mm: Mm, va: bigint): number {
 /**
  * fork(): shared vmas share frames; private anonymous pages are copied
  * eagerly (an exact stand-in for COW as long as nobody compares pfns of
- * private pages across the fork).
+ * private pages across the fork).  Shared anonymous memory is one shmem
+ * object in the kernel, so a page either side touches later must be the
+ * same page: the parent faults every page of such a vma in first.
  */
 export function forkMm(world: MmWorld, parent: Mm, childPid: number): Mm | { errno: number } {
+  for (const v of parent.vmas) {
+    if (v.kind !== 'anon' || !v.shared) continue;
+    for (let va = v.start; va < v.start + v.length; va += PAGE) {
+      const pfn = faultPage(world, parent, v, va, true);
+      if (pfn < 0) return { errno: -pfn };
+    }
+  }
   const child = createMm(world, {
     pid: childPid, uid: parent.uid, ipcLock: parent.caps.ipcLock, sysResource: parent.caps.sysResource,
     rlimitMemlock: parent.rlimitMemlock,

@@ -9,6 +9,8 @@ import { IOMMU_TEST_CMD } from '../../uapi/ioctl.ts';
 import { pack, decode } from '../../uapi/layout.ts';
 import * as S from '../../uapi/structs.ts';
 import * as E from '../../uapi/enums.ts';
+import { Proc } from '../../actors/api.ts';
+import { PROT_READ, PROT_WRITE } from '../../actors/mm/process.ts';
 
 export const MOCK_APERTURE_START = BigInt(E.MOCK_APERTURE_START);
 export const MOCK_PAGE_SIZE = BigInt(E.MOCK_PAGE_SIZE);
@@ -163,6 +165,27 @@ export function mapFile(h: H, ioas: number, fd: number, start: bigint, length: b
   return raw<typeof S.iommu_ioas_map_file>(h, 'IOMMU_IOAS_MAP_FILE', {
     ioas_id: ioas, flags: RW | (iova === undefined ? 0 : FIXED), fd, start, length, iova: iova ?? 0n,
   });
+}
+
+// ---------------------------------------------------------------- processes and memory
+
+/** fork(): the child process (same open files, MAP_SHARED memory shared, private memory copied). */
+export function fork(h: H): Proc {
+  const r = h.p.syscall('proc.fork');
+  expect(r.errno, 'fork').toBe(0);
+  return new Proc(h.sim, Number(r.ret));
+}
+
+/** The same harness acting as another process of the simulation (a forked child using the inherited fds). */
+export function as<T extends H>(h: T, p: Proc): T {
+  return { ...h, p };
+}
+
+/** mmap(MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE): 2 MiB pages, faulted in up front. */
+export function mmapHuge(h: H, length: bigint): bigint {
+  const r = h.p.syscall('mmap', { length, prot: PROT_READ | PROT_WRITE, shared: true, huge: true, populate: true });
+  expect(r.errno, 'mmap(MAP_HUGETLB)').toBe(0);
+  return BigInt(r.ret as bigint);
 }
 
 // ---------------------------------------------------------------- plain ioctls the tests use

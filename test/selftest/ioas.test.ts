@@ -13,56 +13,12 @@ import * as S from '../../uapi/structs.ts';
 import {
   U64_MAX, WRITE, allowIovas, copy, destroy, iovaRanges, map, option, raw, readRanges, scratch, unmap, writeRanges, type H,
 } from '../core/helpers.ts';
+import { CORE_NO_DOMAIN, VARIANTS, checkAccessRw, done, setupFx, type Fx } from './ioas_fixture.ts';
 import {
   BUFFER_SIZE, FIXED, MOCK_APERTURE_START, PAGE, accessPages, checkMap, accessRw, addReserved, createAccess, destroyAccessPages,
   checkIotlb, expectDevCacheDefault, fixture, hwptAlloc, hwptAllocOk, memoryLimit, testCmd, mockDomain, mockDomainErr, mockDomainReplace, pattern, peek, teardown,
   type MockDev,
 } from './helpers.ts';
-
-interface Variant {
-  name: string;
-  domains: number;
-  limit: number;
-  pasidDevice: boolean;
-}
-
-const VARIANTS: Variant[] = [
-  { name: 'no_domain', domains: 0, limit: 65536, pasidDevice: false },
-  { name: 'mock_domain', domains: 1, limit: 65536, pasidDevice: true },
-  { name: 'two_mock_domain', domains: 2, limit: 65536, pasidDevice: false },
-  { name: 'mock_domain_limit', domains: 1, limit: 16, pasidDevice: false },
-];
-
-/** Entries of no_domain that test/core/ioas.test.ts already covers in full. */
-const CORE_NO_DOMAIN = new Set([
-  'ioas_auto_destroy', 'ioas_destroy', 'ioas_area_destroy', 'ioas_area_auto_destroy', 'area', 'unmap_fully_contained_areas',
-  'copy_area', 'ioas_option_huge_pages', 'ioas_iova_alloc',
-]);
-
-interface Fx extends H {
-  ioas: number;
-  devs: MockDev[];
-  pasidDev: MockDev | null;
-  base: bigint;
-}
-
-function setupFx(v: Variant): Fx {
-  const h = fixture();
-  expect(memoryLimit(h, v.limit)).toBe(0);
-  const devs: MockDev[] = [];
-  for (let i = 0; i < v.domains; i++) {
-    const d = mockDomain(h, h.ioas);
-    expectDevCacheDefault(h, d.idev);
-    devs.push(d);
-  }
-  const pasidDev = v.pasidDevice ? mockDomain(h, h.ioas, E.MOCK_FLAGS_DEVICE_PASID) : null;
-  return Object.assign(h, { devs, pasidDev, base: v.domains ? MOCK_APERTURE_START : 0n });
-}
-
-function done(f: Fx): void {
-  expect(memoryLimit(f, 65536)).toBe(0);
-  teardown(f);
-}
 
 const lsb = (n: bigint) => n & -n;
 
@@ -88,25 +44,6 @@ function hwptInvalidate(
     entry_len: o.entryLen ?? 8, entry_num: o.num ?? entries.length,
   });
   return { errno: r.errno, num: r.out.entry_num };
-}
-
-/** check_access_rw: reads and writes around a page boundary, then one big read (fast and slow path). */
-function checkAccessRw(f: Fx, acc: number, iova: bigint, flags: number): void {
-  const tmp = scratch(f) + 0x4000n;
-  for (let io = iova + PAGE - 50n; io < iova + PAGE + 50n; io++) {
-    for (let len = 1n; len < 64n; len++) {
-      const off = io - iova;
-      expect(accessRw(f, acc, io, len, tmp, flags)).toBe(0);
-      expect(peek(f, tmp, Number(len))).toEqual(peek(f, f.buffer + off, Number(len)));
-      const data = pattern(Number(len), Number(io + len));
-      expect(f.p.poke(tmp, data)).toBe(0);
-      expect(accessRw(f, acc, io, len, tmp, flags | E.MOCK_ACCESS_RW_WRITE)).toBe(0);
-      expect(peek(f, f.buffer + off, Number(len))).toEqual(data);
-    }
-  }
-  const big = f.p.mmap({ length: BUFFER_SIZE });
-  expect(accessRw(f, acc, iova, BUFFER_SIZE, big, flags)).toBe(0);
-  expect(peek(f, big, Number(BUFFER_SIZE))).toEqual(peek(f, f.buffer, Number(BUFFER_SIZE)));
 }
 
 describe('iommufd_ioas', () => {
