@@ -388,6 +388,15 @@ registerOracle('compat-unmap-empty', (results) => {
   return null;
 });
 
+/** A named ioctl call of the scenario returns exactly this errno (params: name, errno). */
+registerOracle('ioctl-errno-is', (results, params) => {
+  for (const r of results.flat()) {
+    if (r.op.op !== 'ioctl' || r.op.name !== params.name) continue;
+    if (r.errno !== params.errno) return `${r.op.name} returned errno ${r.errno}; the kernel returns ${String(params.errno)}`;
+  }
+  return null;
+});
+
 /** Run a scenario's oracles over the finished results. */
 export function checkOracles(s: Scenario, results: CallResult[][]): { name: string; message: string } | null {
   for (const o of s.oracles ?? []) {

@@ -232,12 +232,26 @@ Object.assign(SCENARIOS, {
   },
 } satisfies Record<string, Scenario>);
 
+/** Non-race errno bugs: one call, an oracle on its errno. */
+Object.assign(SCENARIOS, {
+  'hwpt-alloc-no-data': {
+    name: 'hwpt-alloc-no-data',
+    description: 'B25 trigger: IOMMU_HWPT_ALLOC on an IOAS with data_type SELFTEST but data_len 0 and no data pointer (EINVAL, no object)',
+    exposes: 'B25',
+    setup: [...proc1, { op: 'mockDomain', fd: 'fd', ioas: 'ioas', as: 'stdev', dev: 'idev' }],
+    threads: [[{ op: 'ioctl', fd: '$fd', name: 'IOMMU_HWPT_ALLOC', fields: { flags: 0, dev_id: '$idev', pt_id: '$ioas', data_type: 0xdead /* IOMMU_HWPT_DATA_SELFTEST */, data_len: 0, data_uptr: 0n } }]],
+    oracles: [{ name: 'ioctl-errno-is', params: { name: 'IOMMU_HWPT_ALLOC', errno: 22 } }],
+  },
+} satisfies Record<string, Scenario>);
+
 /** The variants the model implements, with the scenario that exposes each. */
-export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3 | 4; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
+export const VARIANTS: Record<string, { scenario: string; summary: string; suite?: 2 | 3 | 4; plain?: string; budget?: Partial<Record<'random' | 'pct' | 'por', number>> }> = {
   B01: { scenario: 'destroy-race', summary: 'IOMMU_DESTROY took a users reference before deciding to destroy' },
   B02: { scenario: 'put-destroy-race', summary: 'put_object touched the object after dropping the last transient reference' },
   B03: { scenario: 'fault-alloc-abort', summary: "a FAULT/vEVENTQ alloc whose copy-out failed fput() its file (release deferred to task work) and freed the object at once: the release dropped a users reference on freed memory", suite: 4 },
   B08: { scenario: 'unbind-hwinfo-stall', summary: 'the unbind waited only 10 s for short-term users to drain: a GET_HW_INFO holding the device through a longer stall made it time out into the WARN path, leaving the device object in place', suite: 4, budget: { por: 2000 } },
+  B25: { scenario: 'hwpt-alloc-no-data', summary: 'HWPT_ALLOC took a non-NONE data_type with data_len 0 as "no data" and built a plain paging HWPT instead of failing EINVAL', suite: 4 },
+  B20: { scenario: 'hwpt-alloc-no-data', summary: "__iommu_copy_struct_from_user compared the data type before the NULL check of its descriptor (every check is EINVAL: only a NULL descriptor differs, an oops instead of WARN + EINVAL; no ioctl reaches it, so it is a plain test, not an explore target)", plain: 'test/models/b20-copy-order.test.ts' },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
   B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
   B07: { scenario: 'fault-read-detach-race', summary: "read() took a fault group off the deliver list in a later step than its copy-out (list unlocked): a detach flush in between answered it and the read still queued it for a response", suite: 3 },

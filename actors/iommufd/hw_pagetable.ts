@@ -311,7 +311,8 @@ export const hwptAllocIoctl: IoctlHandler = {
   start(x, call, cmd, entry) {
     const e = checkUpfront(entry, cmd);
     if (e) return e;
-    if ((cmd.data_type === IOMMU_HWPT_DATA_NONE) !== (cmd.data_len === 0)) return EINVAL;
+    // B25 (spec/bugs.md, "iommufd: Reject non-zero data_type if no data_len is provided"): only data with type NONE was refused.
+    if (x.c.world.config.variant === 'B25' ? cmd.data_type === IOMMU_HWPT_DATA_NONE && cmd.data_len !== 0 : (cmd.data_type === IOMMU_HWPT_DATA_NONE) !== (cmd.data_len === 0)) return EINVAL;
     const devE = x.get(call, cmd.dev_id, 'device');
     if (typeof devE === 'number') return devE;
     const dev = deviceDataOf(x, cmd.dev_id)!;

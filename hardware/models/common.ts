@@ -42,13 +42,23 @@ export function copyStructFromUser(ksize: number, src: Uint8Array): { errno: num
 }
 
 /**
- * __iommu_copy_struct_from_user: data type mismatch → EINVAL, user length
- * below `minLen` (offsetofend of the first version's last member) or above
- * the kernel struct → EINVAL; otherwise copy_struct_from_user.
+ * __iommu_copy_struct_from_user: no user-data descriptor (`user` null) →
+ * WARN and EINVAL; data type mismatch → EINVAL; user length below `minLen`
+ * (offsetofend of the first version's last member) or above the kernel
+ * struct → EINVAL; otherwise copy_struct_from_user.
+ *
+ * The NULL check comes first since 30a3f2f3e4bd ("iommu: Fix two issues in
+ * iommu_copy_struct_from_user()"); before it the type was compared first,
+ * dereferencing a NULL descriptor (`variant` 'B20').  Every check is EINVAL,
+ * so the order shows only for a NULL descriptor: WARN + EINVAL, or the oops.
  */
 export function iommuCopyStructFromUser<L extends AnyLayout>(
-  layout: L, expectedType: number, userType: number, user: Uint8Array, minLen: number,
-): { errno: number; value?: Decoded<L>; bytes?: Uint8Array } {
+  layout: L, expectedType: number, userType: number, user: Uint8Array | null, minLen: number, variant: string | null = null,
+): { errno: number; value?: Decoded<L>; bytes?: Uint8Array; warn?: string } {
+  if (user === null) {
+    if (variant === 'B20') throw new Error('__iommu_copy_struct_from_user: NULL pointer dereference reading src_data->type');
+    return { errno: EINVAL, warn: '__iommu_copy_struct_from_user: WARN_ON(!src_data)' };
+  }
   if (userType !== expectedType) return { errno: EINVAL };
   if (user.length < minLen || user.length > layout.size) return { errno: EINVAL };
   const c = copyStructFromUser(layout.size, user);
