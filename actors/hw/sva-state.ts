@@ -120,12 +120,13 @@ export function kasan(world: World, message: string): void {
 /** What inspect shows: PASIDs, SVA domains and bonds. */
 export function svaView(_state: unknown, world?: World): unknown {
   const s = world?.kobj.sva as SvaState | undefined;
-  if (!s) return { pasids: [], mms: {}, domains: {}, bonds: {} };
+  if (!s) return { pasids: [], mms: {}, domains: {}, bonds: {}, prq: [] };
   return {
     pasids: s.pasids,
     mms: s.mms,
     domains: Object.fromEntries(Object.values(s.domains).map((d) => [d.id, { pid: d.pid, iommu: d.iommu, cr3: d.cr3, users: d.users, attached: d.attached, released: d.released }])),
     bonds: Object.fromEntries(Object.values(s.bonds).map((b) => [b.id, { dev: b.dev, group: b.group, pid: b.pid, pasid: b.pasid, domain: b.domain, users: b.users }])),
     pageRequests: s.pageRequests,
+    prq: (s.prq ?? []).map((g) => ({ dev: g.dev, pasid: g.pasid, grpid: g.grpid, domain: g.domain, records: g.records.length })),
   };
 }

@@ -23,6 +23,7 @@ import { svaDriver, svaOf, svaTopology } from '../../actors/hw/sva-api.ts';
 import { IOMMU_PAGE_RESP_INVALID, IOMMU_PAGE_RESP_SUCCESS } from '../../actors/hw/sva.ts';
 import type { Envelope } from '../../actors/runtime/envelope.ts';
 import { ReplaySession } from '../../replay/session.ts';
+import { inspectState as inspect } from '../../replay/inspect.ts';
 import { record } from '../helpers/record.ts';
 
 const PAGE = 0x1000n;
@@ -85,7 +86,12 @@ describe('sva: unbind answers the pending page requests of the PASID', () => {
       const { pasid } = svaDriver(p).bind('acc0');
       const seen = watch(sim);
       dmaThenUnbind(sim, p.pid, 'acc0', 0x7000_0000n, pasid);
+      // The DMA alone: its page request waits in the PRQ (inspect shows it) until the unbind runs.
+      sim.rt.step();
+      const view = inspect(sim.snapshot()).hardware['iommu-sva'] as { prq: { dev: string; pasid: number; records: number }[] };
+      expect(view.prq).toMatchObject([{ dev: 'acc0', pasid, records: 1 }]);
       sim.settle();
+      expect((inspect(sim.snapshot()).hardware['iommu-sva'] as { prq: unknown[] }).prq).toEqual([]);
       const r = responses(seen, 'acc0');
       expect(r).toEqual([{ cause: unbindSeq(seen), grpid: r[0]!.grpid, pasid, code: IOMMU_PAGE_RESP_INVALID }]);
       expect(device(sim, 'acc0').st.pending).toEqual({});
