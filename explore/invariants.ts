@@ -397,6 +397,15 @@ registerOracle('ioctl-errno-is', (results, params) => {
   return null;
 });
 
+/** A named system call of the scenario fails with exactly this errno (params: call, errno). */
+registerOracle('syscall-errno-is', (results, params) => {
+  for (const r of results.flat()) {
+    if (r.op.op !== 'syscall' || r.op.call !== params.call) continue;
+    if (r.errno !== params.errno) return `${r.op.call} returned errno ${r.errno}; the kernel returns ${String(params.errno)}`;
+  }
+  return null;
+});
+
 /** Run a scenario's oracles over the finished results. */
 export function checkOracles(s: Scenario, results: CallResult[][]): { name: string; message: string } | null {
   for (const o of s.oracles ?? []) {

@@ -242,6 +242,14 @@ Object.assign(SCENARIOS, {
     threads: [[{ op: 'ioctl', fd: '$fd', name: 'IOMMU_HWPT_ALLOC', fields: { flags: 0, dev_id: '$idev', pt_id: '$ioas', data_type: 0xdead /* IOMMU_HWPT_DATA_SELFTEST */, data_len: 0, data_uptr: 0n } }]],
     oracles: [{ name: 'ioctl-errno-is', params: { name: 'IOMMU_HWPT_ALLOC', errno: 22 } }],
   },
+  'fault-write-efault': {
+    name: 'fault-write-efault',
+    description: 'B17 trigger: write() of one page response to a FAULT fd from an unmapped buffer (EFAULT)',
+    exposes: 'B17',
+    setup: [{ op: 'open', as: 'fd' }, { op: 'ioctl', fd: 'fd', name: 'IOMMU_FAULT_QUEUE_ALLOC', fields: { flags: 0 }, out: { out_fault_fd: 'ffd' } }],
+    threads: [[{ op: 'syscall', call: 'write', args: { fd: '$ffd', buf: 0x7000_0000n, count: 8 } }]],
+    oracles: [{ name: 'syscall-errno-is', params: { call: 'write', errno: 14 } }],
+  },
 } satisfies Record<string, Scenario>);
 
 /** The variants the model implements, with the scenario that exposes each. */
@@ -252,6 +260,7 @@ export const VARIANTS: Record<string, { scenario: string; summary: string; suite
   B08: { scenario: 'unbind-hwinfo-stall', summary: 'the unbind waited only 10 s for short-term users to drain: a GET_HW_INFO holding the device through a longer stall made it time out into the WARN path, leaving the device object in place', suite: 4, budget: { por: 2000 } },
   B25: { scenario: 'hwpt-alloc-no-data', summary: 'HWPT_ALLOC took a non-NONE data_type with data_len 0 as "no data" and built a plain paging HWPT instead of failing EINVAL', suite: 4 },
   B20: { scenario: 'hwpt-alloc-no-data', summary: "__iommu_copy_struct_from_user compared the data type before the NULL check of its descriptor (every check is EINVAL: only a NULL descriptor differs, an oops instead of WARN + EINVAL; no ioctl reaches it, so it is a plain test, not an explore target)", plain: 'test/models/b20-copy-order.test.ts' },
+  B17: { scenario: 'fault-write-efault', summary: "FAULT write() returned copy_from_user's count of bytes not copied as success when the first response record was unreadable, instead of EFAULT", suite: 4 },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
   B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
   B07: { scenario: 'fault-read-detach-race', summary: "read() took a fault group off the deliver list in a later step than its copy-out (list unlocked): a detach flush in between answered it and the read still queued it for a response", suite: 3 },

@@ -129,6 +129,9 @@ function faultWrite(o: ObjSelf, a: { count: number; buf: bigint; pid: number }):
   while (done < a.count) {
     const r = mm ? readUser(o.world.mem, mm, a.buf + BigInt(done), RESPONSE) : { errno: EFAULT };
     if ('errno' in r) {
+      // B17 (spec/bugs.md; b9272d1122b1 "iommufd: Fix return value of iommufd_fault_fops_write()"):
+      // rc took copy_from_user's count of bytes not copied (the whole record here), returned as if written.
+      if (o.world.config.variant === 'B17' && done === 0) return { errno: 0, ret: RESPONSE };
       err = EFAULT;
       break;
     }
