@@ -92,7 +92,7 @@ export function registerExploreCommand(program: Command): void {
     .option('--depth <d>', 'PCT bug depth', parseIntOpt, 3)
     .option('--schedules <n>', 'schedule budget', parseIntOpt)
     .option('--time <s>', 'wall-clock budget in seconds (decides only how many schedules run)', parseIntOpt)
-    .option('--workers <w>', 'worker threads', parseIntOpt, 1)
+    .option('--workers <w>', 'threads exploring (this one and w-1 worker threads; the result is the same for any w)', parseIntOpt, 1)
     .option('--shard <i/n>', 'run the i-th of n disjoint slices of the schedule space', parseShard)
     .option('--variant <id>', 'run a known-bug variant of the model (spec/bugs.md)')
     .option('--seed <seed>', 'base seed of the schedules', parseSeed, 1)

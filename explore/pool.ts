@@ -1,14 +1,29 @@
 /**
- * Exploration spread over worker_threads: worker w of W explores slice
- * (shard + n·w) of (n·W) — every schedule of the shard exactly once — and the
- * slices are merged in key order, so W workers give the same result as one
- * process.  With a --time budget each worker stops on its own clock.
+ * Exploration spread over threads.  The schedule space of the shard is cut
+ * into chunks (chunk j of C is slice shard + n·j of n·C: every schedule in
+ * exactly one chunk) and every participant — worker threads, and with
+ * exploreParallel the calling thread too — takes the next chunk from a
+ * shared counter until none is left.  Who runs which chunk depends on
+ * timing; what the merge holds does not: chunks merge in key order, so W
+ * threads give the same result as one process.
+ *
+ * The counter, the lowest failing key found so far and every participant's
+ * progress live in one SharedArrayBuffer, so balancing and the progress
+ * display take no messages: a thread that started late, shares its core
+ * with something else or drew slow schedules simply takes fewer chunks.
  *
  * Workers can be started once (startWorkers) and reused for several
- * explorations; exploreParallel without a pool starts and stops its own.
- * Which schedules a worker runs depends only on its slice, never on timing.
+ * explorations.  A worker boots from a bundle of the explorer (built with
+ * tsx's esbuild, cached under node_modules/.cache and rebuilt when a source
+ * changes), because loading ~150 TypeScript modules through tsx's loader
+ * costs each worker several times more than the bundle (bench/explore.ts
+ * prints both); without esbuild it falls back to tsx.
  */
 import { Worker } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { explore, mergeResults, type ExploreOptions, type ExploreResult, type FailureRecord, type Progress, type RunRecord } from './explorer.ts';
 
 /** A result with its runs packed into flat arrays (cheap to clone across threads). */
@@ -59,9 +74,194 @@ export function expandResult(c: CompactResult): ExploreResult {
   return { ...rest, failures, runs };
 }
 
-type Msg = { type: 'ready' | 'warmed' | 'progress' | 'done'; result?: CompactResult } & Partial<Progress>;
+// ---------------------------------------------------------------- chunks
 
-/** Worker threads started once (tsx loader and modules loaded) and reused. */
+/** Control block: [next chunk, lowest failing key (random/PCT), then schedules, distinct, failures per participant]. */
+const NEXT = 0;
+const MIN_FAIL = 1;
+const PER = 3;
+const NO_FAIL = 0x7fffffff;
+
+/** What a participant needs to take part: the plain options, the chunks and the shared control block. */
+export interface ChunkJob {
+  options: Omit<ExploreOptions, 'onProgress' | 'slice'>;
+  chunks: [number, number][];
+  control: SharedArrayBuffer;
+  /** This participant's progress slot. */
+  slot: number;
+}
+
+/** Chunks below this many schedules cost more in per-call overhead (PCT calibration, merging) than they balance. */
+const MIN_CHUNK = 32;
+/** Chunks per participant: the last one to finish idles for about half a chunk. */
+const CHUNKS_PER_THREAD = 32;
+
+/**
+ * Chunk slices for `threads` participants.  Random/PCT with a schedule
+ * budget get many small chunks; a wall-clock budget (each chunk would run
+ * to the deadline) and DFS/POR (chunks are root branches, a handful) get
+ * one per participant, the old static split.
+ */
+export function chunkSlices(o: ExploreOptions, threads: number): [number, number][] {
+  const [si, sn] = o.slice ?? [0, 1];
+  let c = threads;
+  const keyed = o.strategy === 'random' || o.strategy === 'pct';
+  if (keyed && o.schedules !== undefined) {
+    const keys = Math.ceil(Math.max(0, o.schedules - si) / sn);
+    c = Math.max(threads, Math.min(threads * CHUNKS_PER_THREAD, Math.floor(keys / MIN_CHUNK / threads) * threads));
+  }
+  return Array.from({ length: c }, (_, j) => [si + sn * j, sn * c] as [number, number]);
+}
+
+/**
+ * Take chunks until none is left; returns the merge of the chunks this
+ * participant ran (null if it got none).  Stopping at the first failure: a
+ * chunk started after some participant found a failure at key f runs only
+ * keys below f — the merge drops everything after the earliest failure, and
+ * every key below it is still run by its chunk.
+ */
+export function runChunks(job: ChunkJob, onProgress?: (p: Progress) => void): ExploreResult | null {
+  const ctl = new Int32Array(job.control);
+  const base = 2 + PER * job.slot;
+  const keyed = job.options.strategy === 'random' || job.options.strategy === 'pct';
+  const stopAtFirst = !job.options.all;
+  const mine: ExploreResult[] = [];
+  let done = { schedules: 0, distinct: 0, failures: 0 };
+  const t0 = performance.now();
+  for (;;) {
+    const j = Atomics.add(ctl, NEXT, 1);
+    if (j >= job.chunks.length) break;
+    const o: ExploreOptions = { ...job.options, slice: job.chunks[j]! };
+    if (job.options.timeMs !== undefined) o.timeMs = Math.max(1, job.options.timeMs - (performance.now() - t0));
+    if (keyed && stopAtFirst) {
+      const f = Atomics.load(ctl, MIN_FAIL);
+      if (f !== NO_FAIL) o.schedules = Math.min(o.schedules ?? Number.POSITIVE_INFINITY, f);
+    }
+    const before = done;
+    const r = explore({
+      ...o,
+      onProgress: (p) => {
+        // Counts, stored where every thread can read them; no message per schedule.
+        Atomics.store(ctl, base, before.schedules + p.schedules);
+        Atomics.store(ctl, base + 1, Math.max(before.distinct, p.distinct));
+        Atomics.store(ctl, base + 2, before.failures + p.failures);
+        onProgress?.(totalProgress(ctl, (ctl.length - 2) / PER));
+      },
+    });
+    if (keyed && stopAtFirst && r.failures.length) {
+      const k = r.failures[0]!.key[0]!;
+      for (let cur = Atomics.load(ctl, MIN_FAIL); k < cur; cur = Atomics.load(ctl, MIN_FAIL)) {
+        if (Atomics.compareExchange(ctl, MIN_FAIL, cur, k) === cur) break;
+      }
+    }
+    mine.push(r);
+    done = { schedules: before.schedules + r.schedules, distinct: Math.max(before.distinct, r.distinctEndStates), failures: before.failures + r.failures.length };
+  }
+  return mine.length ? mergeResults(mine) : null;
+}
+
+/** Everybody's progress: schedules and failures summed, distinct end states the largest (sets are not shared). */
+function totalProgress(ctl: Int32Array, participants: number): Progress {
+  const p = { schedules: 0, distinct: 0, failures: 0 };
+  for (let i = 0; i < participants; i++) {
+    const b = 2 + PER * i;
+    p.schedules += Atomics.load(ctl, b);
+    p.distinct = Math.max(p.distinct, Atomics.load(ctl, b + 1));
+    p.failures += Atomics.load(ctl, b + 2);
+  }
+  return p;
+}
+
+function newControl(participants: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(4 * (2 + PER * participants));
+  new Int32Array(sab)[MIN_FAIL] = NO_FAIL;
+  return sab;
+}
+
+/** The merged result, reporting the coverage as `threads` slices (every chunk lies in one of them) like the shards of `explore merge`. */
+function finish(parts: (ExploreResult | null)[], o: ExploreOptions, threads: number): ExploreResult {
+  // Every chunk was taken by someone, so at least one part is there.
+  const m = mergeResults(parts.filter((r): r is ExploreResult => r !== null));
+  const [si, sn] = o.slice ?? [0, 1];
+  m.slices = Array.from({ length: threads }, (_, w) => [si + sn * w, sn * threads] as [number, number]);
+  return m;
+}
+
+// ---------------------------------------------------------------- worker boot
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const cacheDir = join(root, 'node_modules', '.cache', 'iommufd-sim');
+
+/** Per-process: a worker entry resolved once (bundle checked or built), reused by every pool. */
+let entry: Promise<URL> | null = null;
+
+export interface BootInfo {
+  kind: 'bundle' | 'tsx';
+  /** ms spent checking or building the bundle (main thread, once per process). */
+  prepareMs: number;
+  built: boolean;
+}
+export let lastBoot: BootInfo | null = null;
+
+function inputsFresh(manifest: string): boolean {
+  try {
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as { inputs: Record<string, [number, number]> };
+    for (const [f, [mtime, size]] of Object.entries(m.inputs)) {
+      const s = statSync(join(root, f));
+      if (s.mtimeMs !== mtime || s.size !== size) return false;
+    }
+    return Object.keys(m.inputs).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+async function bundleEntry(): Promise<URL> {
+  const t0 = performance.now();
+  const out = join(cacheDir, 'explore-worker.mjs');
+  const manifest = join(cacheDir, 'explore-worker.json');
+  if (inputsFresh(manifest)) {
+    lastBoot = { kind: 'bundle', prepareMs: performance.now() - t0, built: false };
+    return pathToFileURL(out);
+  }
+  try {
+    const esbuild = await import('esbuild');
+    const r = await esbuild.build({
+      entryPoints: [join(here, 'worker.ts')], absWorkingDir: root, bundle: true, platform: 'node', format: 'esm', target: 'node20', write: false, metafile: true, logLevel: 'silent',
+      // CommonJS dependencies inside an ESM bundle still need a require.
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    });
+    const inputs: Record<string, [number, number]> = {};
+    for (const f of Object.keys(r.metafile!.inputs)) {
+      const s = statSync(join(root, f));
+      inputs[f] = [s.mtimeMs, s.size];
+    }
+    mkdirSync(cacheDir, { recursive: true });
+    // Unique temporaries and renames: concurrent processes may build at once; each rename is whole.
+    const tag = createHash('sha256').update(`${process.pid}:${Math.random()}`).digest('hex').slice(0, 8);
+    writeFileSync(`${out}.${tag}`, r.outputFiles![0]!.contents);
+    renameSync(`${out}.${tag}`, out);
+    writeFileSync(`${manifest}.${tag}`, JSON.stringify({ inputs }));
+    renameSync(`${manifest}.${tag}`, manifest);
+    lastBoot = { kind: 'bundle', prepareMs: performance.now() - t0, built: true };
+    return pathToFileURL(out);
+  } catch {
+    lastBoot = { kind: 'tsx', prepareMs: performance.now() - t0, built: false };
+    return new URL('./worker-boot.mjs', import.meta.url);
+  }
+}
+
+function workerEntry(): Promise<URL> {
+  if (process.env.IOMMUFD_SIM_WORKER_BOOT === 'tsx') return Promise.resolve(new URL('./worker-boot.mjs', import.meta.url));
+  return (entry ??= bundleEntry());
+}
+
+// ---------------------------------------------------------------- pool
+
+type Msg = { type: 'ready' | 'warmed' | 'done'; result?: CompactResult | null };
+
+/** Worker threads started once (explorer loaded) and reused. */
 export class WorkerPool {
   private constructor(private readonly ws: Worker[]) {}
 
@@ -71,12 +271,18 @@ export class WorkerPool {
 
   /** Start `n` workers and wait until each has loaded the explorer. */
   static async start(n: number): Promise<WorkerPool> {
-    const ws = Array.from({ length: n }, () => new Worker(new URL('./worker-boot.mjs', import.meta.url)));
-    await Promise.all(ws.map((w, i) => WorkerPool.next(w, i, 'ready')));
-    return new WorkerPool(ws);
+    const pool = await WorkerPool.spawn(n);
+    await Promise.all(pool.ws.map((w, i) => WorkerPool.next(w, i, 'ready')));
+    return pool;
   }
 
-  private static next(w: Worker, i: number, want: Msg['type'], onMsg?: (m: Msg) => void): Promise<Msg> {
+  /** Start `n` workers without waiting for them: jobs posted now wait in their queues while they load. */
+  static async spawn(n: number): Promise<WorkerPool> {
+    const url = await workerEntry();
+    return new WorkerPool(Array.from({ length: n }, () => new Worker(url)));
+  }
+
+  private static next(w: Worker, i: number, want: Msg['type']): Promise<Msg> {
     return new Promise((resolve, reject) => {
       const cleanup = () => {
         w.off('message', msg);
@@ -87,7 +293,7 @@ export class WorkerPool {
         if (m.type === want) {
           cleanup();
           resolve(m);
-        } else onMsg?.(m);
+        }
       };
       const err = (e: Error) => {
         cleanup();
@@ -112,28 +318,33 @@ export class WorkerPool {
     }));
   }
 
-  /** Explore slice w of the pool's size in worker w; the merge equals one process's result. */
-  async explore(o: ExploreOptions): Promise<ExploreResult> {
-    const workers = this.ws.length;
-    const [si, sn] = o.slice ?? [0, 1];
-    const { onProgress, ...plain } = o;
-    const per = Array.from({ length: workers }, () => ({ schedules: 0, distinct: 0, failures: 0 }));
-    const report = () => {
-      onProgress?.(per.reduce((a, p) => ({ schedules: a.schedules + p.schedules, distinct: Math.max(a.distinct, p.distinct), failures: a.failures + p.failures }), { schedules: 0, distinct: 0, failures: 0 }));
-    };
-    const results = await Promise.all(
-      this.ws.map(async (w, i) => {
-        const p = WorkerPool.next(w, i, 'done', (m) => {
-          if (m.type === 'progress' && onProgress) {
-            per[i] = { schedules: m.schedules!, distinct: m.distinct!, failures: m.failures! };
-            report();
-          }
-        });
-        w.postMessage({ type: 'explore', options: { ...plain, slice: [si + sn * i, sn * workers] } });
-        return expandResult((await p).result!);
-      }),
-    );
-    return mergeResults(results);
+  /**
+   * Explore the shard over the pool's workers, and over the calling thread
+   * too when `withCaller` (it takes chunks between starting the workers and
+   * collecting their results).  The merge equals one process's result.
+   */
+  async explore(o: ExploreOptions, withCaller = false): Promise<ExploreResult> {
+    const threads = this.ws.length + (withCaller ? 1 : 0);
+    const chunks = chunkSlices(o, threads);
+    const control = newControl(threads);
+    const { onProgress, slice: _slice, ...plain } = o;
+    const job = (slot: number): ChunkJob => ({ options: plain, chunks, control, slot });
+    const pending = this.ws.map((w, i) => {
+      const p = WorkerPool.next(w, i, 'done');
+      w.postMessage({ type: 'chunks', job: job(i) });
+      return p;
+    });
+    // While the calling thread waits, the display reads the shared counters (display only: results never depend on it).
+    const ctl = new Int32Array(control);
+    const timer = onProgress ? setInterval(() => onProgress(totalProgress(ctl, threads)), 100) : null;
+    try {
+      const own = withCaller ? runChunks(job(this.ws.length), onProgress) : null;
+      const results = (await Promise.all(pending)).map((m) => (m.result ? expandResult(m.result) : null));
+      onProgress?.(totalProgress(ctl, threads));
+      return finish([...results, own], o, threads);
+    } finally {
+      if (timer) clearInterval(timer);
+    }
   }
 
   async close(): Promise<void> {
@@ -143,13 +354,17 @@ export class WorkerPool {
 
 export const startWorkers = (n: number): Promise<WorkerPool> => WorkerPool.start(n);
 
-/** Explore over `workers` threads, or over an already started pool (reused, not closed). */
-export async function exploreParallel(o: ExploreOptions, workers: number | WorkerPool): Promise<ExploreResult> {
-  if (typeof workers !== 'number') return workers.explore(o);
-  if (workers <= 1) return explore(o);
-  const pool = await WorkerPool.start(workers);
+/**
+ * Explore over `threads` threads — this one and threads − 1 fresh workers —
+ * or over an already started pool (its workers only; reused, not closed).
+ */
+export async function exploreParallel(o: ExploreOptions, threads: number | WorkerPool): Promise<ExploreResult> {
+  if (typeof threads !== 'number') return threads.explore(o);
+  if (threads <= 1) return explore(o);
+  // The caller explores while the workers load: a slow start costs only the chunks the caller takes instead.
+  const pool = await WorkerPool.spawn(threads - 1);
   try {
-    return await pool.explore(o);
+    return await pool.explore(o, true);
   } finally {
     await pool.close();
   }
