@@ -86,6 +86,7 @@ function faultRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): 
     const recs = groupRecords(g, cookie);
     const out = new Uint8Array(bytes);
     encodeArray(S.iommu_hwpt_pgfault, recs, out);
+    if (o.world.config.variant === 'B19') b19StackPadding(out);
     if (!mm || writeUser(o.world.mem, mm, a.buf + BigInt(done), out)) {
       // The group stays at the head for the next read.
       return done ? { errno: 0, ret: done } : { errno: EFAULT, ret: -1 };
@@ -95,6 +96,16 @@ function faultRead(o: ObjSelf, a: { count: number; buf: bigint; pid: number }): 
     done += bytes;
   }
   return { errno: 0, ret: done };
+}
+
+/**
+ * B19 (spec/bugs.md; e721f619e3ec "iommufd: Fix struct iommu_hwpt_pgfault
+ * init and padding"): the record was an uninitialised stack struct with a
+ * 4-byte hole before `addr` (now `__reserved`), so read() copied out stale
+ * kernel stack there; here the upper half of a kernel pointer.
+ */
+function b19StackPadding(out: Uint8Array): void {
+  for (let at = 20; at < out.length; at += PGFAULT) out.set([0x81, 0x88, 0xff, 0xff], at);
 }
 
 /**
