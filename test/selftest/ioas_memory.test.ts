@@ -6,8 +6,10 @@
  * [proposed] dmabuf_multi_page), for every variant, through the raw ABI.
  *
  * Each test runs twice journaled: the journals must be byte-identical, verify,
- * and replay (replay/session.ts) without divergence.  After the fixture's
- * teardown nothing may stay pinned and no dma-buf may survive.
+ * and replay (replay/session.ts) without divergence.  The model invariants
+ * hold (after every delivery, or at the end for the long fork tests), no DMA
+ * used a stale translation, and after the fixture's teardown nothing may stay
+ * pinned and no dma-buf may survive.
  */
 import { describe, expect, it } from 'vitest';
 import { EBADF, EFAULT, EINVAL, ENODEV, ENOENT } from '../../uapi/errno.ts';
@@ -15,6 +17,9 @@ import * as E from '../../uapi/enums.ts';
 import { verifyJournal } from '../../journal/index.ts';
 import { ReplaySession } from '../../replay/session.ts';
 import { dmabufRead } from '../../actors/mm/dmabuf.ts';
+import { checkInvariants } from '../../actors/invariants.ts';
+import { hwDomainMismatches, staleTranslations } from '../../actors/invariants-hw.ts';
+import { watchInvariants } from '../invariants/checker.ts';
 import { destroy, map, pins, sameBytes, unmap } from '../core/helpers.ts';
 import { VARIANTS, checkAccessRw, done, setupFx, type Fx, type Variant } from './ioas_fixture.ts';
 import {
@@ -25,10 +30,19 @@ import {
 /** HUGEPAGE_SIZE of the C test (the THP size, 2 MiB). */
 const HUGEPAGE = 2n * 1024n * 1024n;
 
+/** The fork tests make tens of thousands of ACCESS_RW calls: their invariants are checked at the end only. */
+const WATCH_EVERY_DELIVERY = new Set(['access_domain_destory', 'dmabuf_simple', 'dmabuf_revoke', 'dmabuf_multi_page']);
+
 function journaledRun(v: Variant, name: string, body: (f: Fx) => void): Uint8Array {
   const f = setupFx(v, { journal: true, scenario: `iommufd_ioas.${v.name}.${name}` });
+  const w = WATCH_EVERY_DELIVERY.has(name) ? watchInvariants(f.sim) : null;
   body(f);
+  expect(checkInvariants(f.sim)).toEqual([]);
+  expect(hwDomainMismatches(f.sim)).toEqual([]);
+  expect(staleTranslations(f.sim), 'a DMA used a translation the page table no longer has').toEqual([]);
   done(f);
+  w?.stop();
+  w?.expectClean();
   expect(pins(f), 'pages still pinned after teardown').toBe(0);
   expect(Object.keys(f.sim.world.mem.dmabufs ?? {}), 'dma-bufs outlive every reference').toEqual([]);
   f.sim.close();
