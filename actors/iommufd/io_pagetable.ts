@@ -17,7 +17,7 @@
  *   scheduler can interleave another ioctl in between (UNMAP → EBUSY).
  */
 import {
-  EADDRINUSE, EBUSY, EDEADLK, EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOVERFLOW, EPERM,
+  EADDRINUSE, EBUSY, EDEADLK, EEXIST, EINVAL, EMSGSIZE, ENOENT, ENOSPC, EOPNOTSUPP, EOVERFLOW, EPERM,
 } from '../../uapi/errno.ts';
 import { PAGE_SIZE } from '../../hardware/physmem.ts';
 import type { RlimitMode } from '../mm/accounting.ts';
@@ -811,6 +811,8 @@ function areaSplit(iopt: IoPagetable, env: IoptEnv, index: number, iova: bigint)
   const area = iopt.areas[index];
   if (iova === area.iova || iova === area.last) return 0;
   if (area.creating || area.preventAccess) return EBUSY;
+  // Keeping a dma-buf's per-area revoke tracking right across a split is not done by the kernel either.
+  if (pagesOf(env, area).kind === 'dmabuf') return EOPNOTSUPP;
   const align = BigInt(iopt.iovaAlignment) - 1n;
   const newStart = iova + 1n;
   if (newStart & align || startByteAt(area, newStart) & align) return EINVAL;
