@@ -161,6 +161,7 @@ export function userArray(world: World, a: UserArrayArgs): InvalidateRequest {
       const r = mm ? readUser(world.mem, mm, a.uptr + BigInt(offset), len) : { errno: EFAULT };
       return 'errno' in r ? EFAULT : r.data;
     },
+    alloc: () => !shouldFail(world, 'invalidate_cmds'),
   };
 }
 

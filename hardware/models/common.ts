@@ -4,13 +4,13 @@
  * core's reserved-region rules, and the generic PASID attach rules.
  */
 import { decode, type AnyLayout, type Decoded } from '../../uapi/layout.ts';
-import { E2BIG, EFAULT, EINVAL } from '../../uapi/errno.ts';
+import { E2BIG, EFAULT, EINVAL, ENOMEM } from '../../uapi/errno.ts';
 import {
   IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_PASID_EXEC, IOMMU_HW_CAP_PCI_PASID_PRIV,
 } from '../../uapi/enums.ts';
 import type { DeviceSpec, ReservedRegion } from '../topology.ts';
 import { isPci } from '../topology.ts';
-import type { AnyDomain, AttachContext, DirtyHint, FlushOp, HwInfoResult, InvalidateRequest } from './types.ts';
+import type { AnyDomain, AttachContext, DirtyHint, FlushOp, HwInfoResult, InvalidateRequest, InvalidateResult } from './types.ts';
 
 export const SZ_4K = 1n << 12n;
 export const SZ_2M = 1n << 21n;
@@ -135,6 +135,16 @@ export function iommuCopyStructFromFullUserArray<L extends AnyLayout>(
     values.push(decode(layout, c.bytes));
   }
   return { errno: 0, values };
+}
+
+/**
+ * The vIOMMU drivers' kcalloc of the command copy.  On failure they return
+ * before writing array->entry_num, so the core reports the caller's own
+ * entry_num back with ENOMEM.  kcalloc(0) is ZERO_SIZE_PTR and never fails.
+ */
+export function invalAllocFail(req: InvalidateRequest): InvalidateResult | null {
+  if (req.entryNum === 0 || !req.alloc || req.alloc()) return null;
+  return { errno: ENOMEM, processed: req.entryNum, flushes: [] };
 }
 
 /** The result shape of a refused invalidation that processed nothing. */

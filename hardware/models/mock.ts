@@ -23,7 +23,7 @@ import { pack } from '../../uapi/layout.ts';
 import { FMT_MOCK } from '../pagetable/format.ts';
 import type { DeviceSpec, IommuSpec, ReservedRegion } from '../topology.ts';
 import {
-  hwInfoFail, hwInfoResult, invalFail, iommuCopyStructFromFullUserArray, iommuCopyStructFromUser,
+  hwInfoFail, hwInfoResult, invalAllocFail, invalFail, iommuCopyStructFromFullUserArray, iommuCopyStructFromUser,
   iommuCopyStructFromUserArray, pasidAttachErrno,
 } from './common.ts';
 import type {
@@ -189,6 +189,8 @@ export function mockModel(spec: IommuSpec): IommuModel {
     invalidateViommu(_viommu: ViommuParams, req: InvalidateRequest, ctx?: InvalidateContext): InvalidateResult {
       // A zero-length array only probes the type.
       if (req.entryNum === 0 && req.dataType === IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST) return invalFail(0);
+      const nomem = invalAllocFail(req);
+      if (nomem) return nomem;
       const all = iommuCopyStructFromFullUserArray(iommu_viommu_invalidate_selftest, req, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST);
       if (all.errno !== 0) return invalFail(all.errno);
       const flushes: FlushOp[] = [];

@@ -18,7 +18,7 @@ import { FMT_SMMU_S1, FMT_SMMU_S2 } from '../pagetable/format.ts';
 import type { DeviceSpec, IommuSpec, ReservedRegion } from '../topology.ts';
 import { deviceRid } from '../topology.ts';
 import {
-  DIRTY_HW, SZ_1G, SZ_2M, SZ_4K, fieldGet, fieldPrep, genmask, has, hwInfoFail, hwInfoResult, invalFail,
+  DIRTY_HW, SZ_1G, SZ_2M, SZ_4K, fieldGet, fieldPrep, genmask, has, hwInfoFail, hwInfoResult, invalAllocFail, invalFail,
   iommuCopyStructFromFullUserArray, iommuCopyStructFromUser, pasidAttachErrno, withDeviceRegions,
 } from './common.ts';
 import type {
@@ -355,6 +355,8 @@ export function smmuv3Model(spec: IommuSpec): IommuModel {
     invalidateHwpt: () => invalFail(EOPNOTSUPP),
 
     invalidateViommu(_viommu: ViommuParams, req: InvalidateRequest, ctx?: InvalidateContext): InvalidateResult {
+      const nomem = invalAllocFail(req);
+      if (nomem) return nomem;
       // arm_vsmmu_cache_invalidate has no zero-length probe: the full-array copy refuses entry_num 0 (EINVAL)
       const all = iommuCopyStructFromFullUserArray(iommu_viommu_arm_smmuv3_invalidate, req, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3);
       if (all.errno !== 0) return invalFail(all.errno);

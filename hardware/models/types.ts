@@ -150,6 +150,8 @@ export interface InvalidateRequest {
   copy?: (offset: number, len: number) => Uint8Array | number;
   /** The array's bytes when the caller already holds them (model tests); bytes past the end do not read. */
   entries?: Uint8Array;
+  /** A driver's kcalloc of its own copy of the array (a fail_nth point): false = ENOMEM. */
+  alloc?: () => boolean;
 }
 
 export interface InvalidateResult {

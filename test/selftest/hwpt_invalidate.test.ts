@@ -14,12 +14,12 @@
  * before reading, so a bad type on an unreadable pointer is EINVAL, not
  * EFAULT.  Each scenario runs twice journaled and replays.
  */
-import { describe, expect } from 'vitest';
-import { EFAULT, EINVAL, EOPNOTSUPP } from '../../uapi/errno.ts';
+import { describe, expect, it } from 'vitest';
+import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP } from '../../uapi/errno.ts';
 import { encodeArray, pack } from '../../uapi/layout.ts';
 import * as E from '../../uapi/enums.ts';
 import * as S from '../../uapi/structs.ts';
-import { PAGE, raw, scenario, type H } from '../core/helpers.ts';
+import { PAGE, raw, scenario, setup, type H } from '../core/helpers.ts';
 import { checkDevCache, checkIotlb, hwptAllocOk, memoryLimit, mockDomain, type MockDev } from './helpers.ts';
 
 const IOTLB_DEFAULT = E.IOMMU_TEST_IOTLB_DEFAULT;
@@ -158,6 +158,30 @@ describe('HWPT_INVALIDATE on the mock vIOMMU copies the whole array first', () =
     expect(devCache(f)).toEqual([DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT]);
     // a shorter entry length takes the item-by-item path: the fault is still before anything runs
     expect(invalidate(h, f.viommu, { uptr: f.guard - 8n, dataType: VSELFTEST, entryLen: 8, num: 2 })).toEqual([EFAULT, 0]);
+    expect(invalidate(h, f.viommu, { uptr, dataType: VSELFTEST, entryLen: VLEN, num: 2 })).toEqual([0, 2]);
+    expect(devCache(f)).toEqual([0, 0, DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT]);
+  });
+
+  it('its kcalloc is a fail_nth point: ENOMEM with the caller\'s own entry_num (the driver never wrote it); the HWPT path allocates nothing', () => {
+    const h = setup();
+    const f = viommuFx(h);
+    const uptr = f.guard - 2n * BigInt(VLEN);
+    expect(h.p.poke(uptr, cmds([0, 1]))).toBe(0);
+    const hwptUptr = f.guard - PAGE;
+    expect(h.p.poke(hwptUptr, hwptEntries([{ iotlb_id: 0 }]))).toBe(0);
+    // Armed between two system calls, as writing /proc/self/task/<tid>/fail-nth does.
+    const world = h.sim.world;
+    world.config.failNth = 1;
+    world.failCount = 0;
+    expect(invalidate(h, f.nested, { uptr: hwptUptr, dataType: E.IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, entryLen: 8, num: 1 })).toEqual([0, 1]);
+    expect(world.failCount).toBe(0);
+    // the zero-entry probe returns before the allocation
+    expect(invalidate(h, f.viommu, { uptr, dataType: VSELFTEST, entryLen: VLEN, num: 0 })).toEqual([0, 0]);
+    expect(world.failCount).toBe(0);
+    expect(invalidate(h, f.viommu, { uptr, dataType: VSELFTEST, entryLen: VLEN, num: 2 })).toEqual([ENOMEM, 2]);
+    expect(world.failCount).toBe(1);
+    world.config.failNth = 0;
+    expect(devCache(f)).toEqual([DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT]);
     expect(invalidate(h, f.viommu, { uptr, dataType: VSELFTEST, entryLen: VLEN, num: 2 })).toEqual([0, 2]);
     expect(devCache(f)).toEqual([0, 0, DEV_CACHE_DEFAULT, DEV_CACHE_DEFAULT]);
   });
