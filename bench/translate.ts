@@ -157,11 +157,9 @@ function benchC(): { perS: number | null; sum: number | null; note: string } {
 
 // (e) DMA pages through translateBurst: one 64-byte write per page, bursts of 256
 class FlatMem implements PhysMemPort {
-  // PA_BASE .. PA_BASE + 1 GiB is backed by a single 1 GiB... too big; alias every page to a 64 KiB window
+  // PA_BASE .. PA_BASE + 1 GiB aliased onto one 64 KiB window: every 16-frame block is the same buffer
   buf = new Uint8Array(1 << 16);
-  /** the window's 16 frames, for the engine's zero-copy path (pageFrame) */
-  frames = Array.from({ length: 16 }, (_, i) => this.buf.subarray(i * 4096, (i + 1) * 4096));
-  pageFrame(pfn: number): Uint8Array { return this.frames[pfn & 15]!; }
+  frameBlock(): Uint8Array { return this.buf; }
   readPhys(pa: number, len: number): Uint8Array { const o = (pa & 0xffff); return this.buf.subarray(o, o + len); }
   writePhys(pa: number, data: Uint8Array): void { this.buf.set(data, pa & 0xffff & ~(data.length - 1)); }
   read64(): bigint { return 0n; }

@@ -11,7 +11,7 @@
  * path) reads exactly what the kernel wrote.  Pure functions over PhysMem;
  * levels count 4 (PML4) .. 1 (PT).
  */
-import { PAGE_SIZE, allocFrame, frameData, type PhysMem } from './physmem.ts';
+import { PAGE_SIZE, allocFrame, frameData, frameDataIfPresent, type PhysMem } from './physmem.ts';
 import { FAULT_PERMISSION, FAULT_TRANSLATION } from './pagetable/format.ts';
 
 export const PTE_P = 1 << 0;
@@ -40,7 +40,7 @@ function indexAt(va: number, level: number): number {
 
 /** The 64-bit entry `idx` of table frame `pfn` as (lo, hi) words. */
 export function readEntry(pm: PhysMem, pfn: number, idx: number): { lo: number; hi: number } {
-  const page = pm.data[pfn];
+  const page = frameDataIfPresent(pm, pfn);
   if (!page) return { lo: 0, hi: 0 };
   const dv = new DataView(page.buffer, page.byteOffset, page.byteLength);
   return { lo: dv.getUint32(idx * 8, true), hi: dv.getUint32(idx * 8 + 4, true) };
@@ -124,7 +124,7 @@ export function cptLeaves(pm: PhysMem, root: number): { va: number; level: numbe
       else if (e.lo & PTE_P) rec(entryPfn(e.lo, e.hi), level - 1, va);
     }
   };
-  if (pm.data[root]) rec(root, CPT_LEVELS, 0);
+  if (frameDataIfPresent(pm, root)) rec(root, CPT_LEVELS, 0);
   return out;
 }
 

@@ -2,14 +2,17 @@
  * Physical memory as page frames.
  *
  * State is plain data so it can be msgpack-snapshotted inside an actor
- * context: records keyed by pfn rather than Maps, and frame contents only
+ * context: records keyed by pfn rather than Maps, and contents only
  * materialised once written (an untouched frame reads as zeros, like a
  * freshly cleared page).
  *
- * Frame contents are a plain array indexed by pfn, grown densely (holes are
- * `undefined`, which msgpack writes as one nil byte each): the DMA engine
- * looks a frame up per page, and V8 turns a pfn-keyed object written in
- * random order into a hash table, which cost more than the 64-byte copy.
+ * Contents live in blocks of BLOCK_FRAMES consecutive frames, one
+ * Uint8Array each, frames at offsets: the DMA engine finds a page's bytes
+ * with one lookup in a short dense array and no per-frame object (a frame
+ * per Uint8Array cost two dependent cache misses, the frame's object and
+ * then its bytes, before the copy could start), and an access running over
+ * several frames of a block is one copy. A block holds at most 64 KiB, so
+ * a snapshot carries little beyond the frames really written.
  *
  * Allocation is lowest-free-pfn so two runs with the same inputs hand out the
  * same frames: `nextFresh` is the high-water mark and `freeList` (ascending)
@@ -18,6 +21,10 @@
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
+/** frames per content block, log2 */
+export const BLOCK_SHIFT = 4;
+export const BLOCK_FRAMES = 1 << BLOCK_SHIFT;
+export const BLOCK_BYTES = BLOCK_FRAMES * PAGE_SIZE;
 
 export interface PhysMem {
   totalPages: number;
@@ -27,13 +34,18 @@ export interface PhysMem {
   refs: Record<number, number>;
   /** pfn → FOLL_PIN count; a subset of refs, kept apart so pins are observable. */
   pins: Record<number, number>;
-  /** pfn → contents, only for frames ever written since allocation (frameSlot grows it). */
-  data: (Uint8Array | undefined)[];
+  /**
+   * pfn >> BLOCK_SHIFT → the contents of those BLOCK_FRAMES frames, only
+   * for blocks with a frame written since allocation. A dense array (holes
+   * are `undefined`, one msgpack value each): V8 turns an object keyed by
+   * numbers written in random order into a hash table.
+   */
+  blocks: (Uint8Array | undefined)[];
   inUse: number;
 }
 
 export function createPhysMem(opts: { totalPages: number }): PhysMem {
-  return { totalPages: opts.totalPages, nextFresh: 0, freeList: [], refs: {}, pins: {}, data: [], inUse: 0 };
+  return { totalPages: opts.totalPages, nextFresh: 0, freeList: [], refs: {}, pins: {}, blocks: [], inUse: 0 };
 }
 
 export function framesFree(pm: PhysMem): number {
@@ -70,7 +82,7 @@ export function freeFrame(pm: PhysMem, pfn: number): void {
   }
   if (pm.pins[pfn]) throw new Error(`freeFrame drops last reference of pinned pfn ${pfn}`);
   delete pm.refs[pfn];
-  if (pfn < pm.data.length) pm.data[pfn] = undefined;
+  clearFrame(pm, pfn);
   pm.inUse--;
   insertSorted(pm.freeList, pfn);
 }
@@ -103,6 +115,42 @@ export function totalPins(pm: PhysMem): number {
   return n;
 }
 
+/** The block holding frame `pfn`, or undefined when none of its frames was written. */
+export function blockIfPresent(pm: PhysMem, pfn: number): Uint8Array | undefined {
+  return pm.blocks[pfn >> BLOCK_SHIFT];
+}
+
+/** The block holding frame `pfn`, allocated (zeroed) on first use: writes through it are writes to memory. */
+export function blockFor(pm: PhysMem, pfn: number): Uint8Array {
+  const b = pfn >> BLOCK_SHIFT;
+  const blk = pm.blocks[b];
+  if (blk) return blk;
+  const d = pm.blocks;
+  // grow one element at a time: a store far past the end would make V8 switch the array to dictionary elements
+  while (d.length < b) d.push(undefined);
+  return (d[b] = new Uint8Array(BLOCK_BYTES));
+}
+
+/** Byte offset of frame `pfn` inside its block. */
+export function blockOffset(pfn: number): number {
+  return (pfn & (BLOCK_FRAMES - 1)) << PAGE_SHIFT;
+}
+
+/** A freed frame reads as zeros again; a block none of whose frames is allocated is dropped. */
+function clearFrame(pm: PhysMem, pfn: number): void {
+  const blk = pm.blocks[pfn >> BLOCK_SHIFT];
+  if (!blk) return;
+  const first = pfn & ~(BLOCK_FRAMES - 1);
+  for (let f = first; f < first + BLOCK_FRAMES; f++) {
+    if (pm.refs[f] !== undefined) {
+      const o = blockOffset(pfn);
+      blk.fill(0, o, o + PAGE_SIZE);
+      return;
+    }
+  }
+  pm.blocks[pfn >> BLOCK_SHIFT] = undefined;
+}
+
 export function readPhys(pm: PhysMem, pa: number, len: number): Uint8Array {
   const out = new Uint8Array(len);
   readPhysInto(pm, pa, out, 0, len);
@@ -111,17 +159,17 @@ export function readPhys(pm: PhysMem, pa: number, len: number): Uint8Array {
 
 /**
  * Copies `len` bytes at `pa` into `dst` at `dstOff` (no allocation); frames
- * never written read as zeros.
+ * never written read as zeros. One copy per block.
  */
 export function readPhysInto(pm: PhysMem, pa: number, dst: Uint8Array, dstOff: number, len: number): void {
   let done = 0;
   while (done < len) {
     const cur = pa + done;
     const pfn = Math.floor(cur / PAGE_SIZE);
-    const off = cur - pfn * PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - off, len - done);
-    const page = pm.data[pfn];
-    if (page) dst.set(off === 0 && n === PAGE_SIZE ? page : page.subarray(off, off + n), dstOff + done);
+    const off = blockOffset(pfn) + (cur - pfn * PAGE_SIZE);
+    const n = Math.min(BLOCK_BYTES - off, len - done);
+    const blk = pm.blocks[pfn >> BLOCK_SHIFT];
+    if (blk) dst.set(blk.subarray(off, off + n), dstOff + done);
     else dst.fill(0, dstOff + done, dstOff + done + n);
     done += n;
   }
@@ -133,50 +181,44 @@ export function writePhys(pm: PhysMem, pa: number, data: Uint8Array): void {
   while (done < len) {
     const cur = pa + done;
     const pfn = Math.floor(cur / PAGE_SIZE);
-    const off = cur - pfn * PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - off, len - done);
-    const page = frameData(pm, pfn);
-    page.set(done === 0 && n === len ? data : data.subarray(done, done + n), off);
+    const off = blockOffset(pfn) + (cur - pfn * PAGE_SIZE);
+    const n = Math.min(BLOCK_BYTES - off, len - done);
+    blockFor(pm, pfn).set(done === 0 && n === len ? data : data.subarray(done, done + n), off);
     done += n;
   }
 }
 
 /**
- * Zero-copy access to one frame's contents for writing: the frame's own
- * PAGE_SIZE bytes, allocated (zeroed) on first use exactly as writePhys
- * would. Writes through it are writes to physical memory.
+ * Zero-copy access to one frame's contents for writing: a view of its
+ * PAGE_SIZE bytes in its block (allocated zeroed on first use, as writePhys
+ * would). Writes through it are writes to physical memory.
  */
 export function frameData(pm: PhysMem, pfn: number): Uint8Array {
-  const page = pm.data[pfn];
-  if (page) return page;
-  return setFrame(pm, pfn, new Uint8Array(PAGE_SIZE));
+  const o = blockOffset(pfn);
+  return blockFor(pm, pfn).subarray(o, o + PAGE_SIZE);
 }
 
 /**
- * Stores a frame's contents, first growing the array up to `pfn` one
- * element at a time: a store far past the end would make V8 switch the
- * array to dictionary elements.
- */
-function setFrame(pm: PhysMem, pfn: number, page: Uint8Array): Uint8Array {
-  const d = pm.data;
-  while (d.length < pfn) d.push(undefined);
-  d[pfn] = page;
-  return page;
-}
-
-/**
- * Zero-copy read access to one frame: its bytes, or undefined when it was
- * never written (it reads as zeros). Never allocates; do not write through it.
+ * Zero-copy read access to one frame: a view of its bytes, or undefined
+ * when its block was never written (it reads as zeros). Never allocates
+ * memory; do not write through it.
  */
 export function frameDataIfPresent(pm: PhysMem, pfn: number): Uint8Array | undefined {
-  return pm.data[pfn];
+  const blk = pm.blocks[pfn >> BLOCK_SHIFT];
+  if (!blk) return undefined;
+  const o = blockOffset(pfn);
+  return blk.subarray(o, o + PAGE_SIZE);
 }
 
 /** Copies one frame's contents into another (fork of a private page). */
 export function copyFrame(pm: PhysMem, dst: number, src: number): void {
-  const page = pm.data[src];
-  if (page) setFrame(pm, dst, page.slice());
-  else if (dst < pm.data.length) pm.data[dst] = undefined;
+  const from = pm.blocks[src >> BLOCK_SHIFT];
+  const so = blockOffset(src);
+  if (from) blockFor(pm, dst).set(from.subarray(so, so + PAGE_SIZE), blockOffset(dst));
+  else {
+    const to = pm.blocks[dst >> BLOCK_SHIFT];
+    if (to) to.fill(0, blockOffset(dst), blockOffset(dst) + PAGE_SIZE);
+  }
 }
 
 function insertSorted(a: number[], v: number): void {

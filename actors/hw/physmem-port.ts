@@ -1,11 +1,11 @@
 /** The translation engine's view of physical memory: the simulated frames in the world. */
-import { frameData, readPhys, readPhysInto, writePhys, type PhysMem } from '../../hardware/physmem.ts';
+import { blockFor, readPhys, readPhysInto, writePhys, BLOCK_SHIFT, type PhysMem } from '../../hardware/physmem.ts';
 import type { PhysMemPort } from '../../hardware/translate.ts';
 
 /**
  * readPhys/writePhys copy (the engine's fallback and the nested walker's
- * descriptor reads); `pageFrame` hands the engine the frame's own bytes so a DMA
- * page is moved with one `set` and no allocation.
+ * descriptor reads); `frameBlock` hands the engine the frames' own bytes so a
+ * DMA page is moved with one copy and no allocation.
  */
 export function physMemPort(pm: PhysMem): PhysMemPort {
   const scratch = new Uint8Array(8);
@@ -21,7 +21,7 @@ export function physMemPort(pm: PhysMem): PhysMemPort {
       dv.setBigUint64(0, v, true);
       writePhys(pm, pa, scratch);
     },
-    pageFrame: (pfn, write) => (write ? frameData(pm, pfn) : (pm.data[pfn] ?? null)),
+    frameBlock: (pfn, write) => (write ? blockFor(pm, pfn) : (pm.blocks[pfn >> BLOCK_SHIFT] ?? null)),
   };
 }
 

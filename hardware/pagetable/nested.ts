@@ -13,6 +13,7 @@ import {
 import { FORMATS } from './registry.ts';
 import { NODE_WORDS, type PoolState } from './pool.ts';
 import { ptWalk, WalkOut, type TableState } from './radix.ts';
+import { BLOCK_FRAMES } from '../physmem.ts';
 
 /** Minimal physical-memory interface (the full one is hardware/physmem.ts). */
 export interface PhysMemPort {
@@ -21,17 +22,21 @@ export interface PhysMemPort {
   read64(pa: number): bigint;
   write64(pa: number, v: bigint): void;
   /**
-   * Optional zero-copy access to the 4 KiB frame `pfn` (pa >> 12) for the DMA
-   * engine: with `write`, the frame's own bytes, allocated zeroed on first use
-   * (writes through it are writes to memory); without, the bytes or null when
-   * the frame reads as zeros (then it must not allocate). Ports without it are
-   * used through readPhys/writePhys.
+   * Optional zero-copy access for the DMA engine to the block of
+   * PORT_BLOCK_FRAMES 4 KiB frames holding frame `pfn` (pa >> 12), frame k
+   * of the block at byte (k << 12): with `write`, the block's own bytes,
+   * allocated zeroed on first use (writes through it are writes to memory);
+   * without, the bytes or null when the whole block reads as zeros (then it
+   * must not allocate). Ports without it are used through readPhys/writePhys.
    */
-  pageFrame?(pfn: number, write: boolean): Uint8Array | null;
+  frameBlock?(pfn: number, write: boolean): Uint8Array | null;
 }
 
-/** Frame size of PhysMemPort.pageFrame. */
+/** Frame size of PhysMemPort.frameBlock. */
 export const PORT_FRAME_SIZE = 4096;
+/** Frames per PhysMemPort.frameBlock block: hardware/physmem.ts's BLOCK_FRAMES. */
+export const PORT_BLOCK_FRAMES = BLOCK_FRAMES;
+export const PORT_BLOCK_BYTES = PORT_BLOCK_FRAMES * PORT_FRAME_SIZE;
 
 /** A decoded stage-1 context: which format, where its root is (a GPA), and its controls. */
 export interface Stage1Config {
