@@ -234,10 +234,11 @@ function mockSetup(extra?: (e: Env) => void): (e: Env) => void {
 
 // ---------------------------------------------------------------- scenarios
 
-describe('iommufd_fail_nth', () => {
+// Named as the catalogue names them: fixture basic_fail_nth of iommufd_fail_nth.c, test `basic` and the rest.
+describe('basic_fail_nth', () => {
   const report: Record<string, number> = {};
 
-  it('basic_fail_nth', () => {
+  it('basic', () => {
     // Injection from the start: open, IOAS, IOVA_RANGES, ALLOW_IOVAS, auto map, COPY, unmap, unmap again.
     const sc: Scenario = {
       steps: [
