@@ -306,7 +306,7 @@ registerInvariant({
 
 registerInvariant({
   name: 'kernel-warn',
-  description: 'the kernel hits no WARN_ON (e.g. a driver unbind whose iommufd_object_destroy_user failed)',
+  description: 'the kernel hits no WARN_ON or oops (e.g. a driver unbind whose iommufd_object_destroy_user failed, a divide error)',
   check(v) {
     const warn: string[] | undefined = v.sim.world.kobj.warn;
     const seen = v.memo.warn ?? 0;

@@ -242,6 +242,19 @@ Object.assign(SCENARIOS, {
     threads: [[{ op: 'ioctl', fd: '$fd', name: 'IOMMU_HWPT_ALLOC', fields: { flags: 0, dev_id: '$idev', pt_id: '$ioas', data_type: 0xdead /* IOMMU_HWPT_DATA_SELFTEST */, data_len: 0, data_uptr: 0n } }]],
     oracles: [{ name: 'ioctl-errno-is', params: { name: 'IOMMU_HWPT_ALLOC', errno: 22 } }],
   },
+  'dirty-bitmap-huge-page': {
+    name: 'dirty-bitmap-huge-page',
+    description: 'B13 trigger: GET_DIRTY_BITMAP on a dirty-tracking mock HWPT with page_size 1 << 63 over [0, 1 << 63) (every range check passes; one bit)',
+    exposes: 'B13',
+    setup: [
+      ...proc1,
+      { op: 'mockDomain', fd: 'fd', ioas: 'ioas', as: 'stdev', dev: 'idev' },
+      { op: 'ioctl', fd: 'fd', name: 'IOMMU_HWPT_ALLOC', fields: { flags: 1 << 1 /* DIRTY_TRACKING */, dev_id: '$idev', pt_id: '$ioas', data_type: 0, data_len: 0, data_uptr: 0n }, out: { out_hwpt_id: 'hwpt' } },
+      { op: 'ioctl', fd: 'fd', name: 'IOMMU_HWPT_SET_DIRTY_TRACKING', fields: { flags: 1, hwpt_id: '$hwpt' } },
+    ],
+    threads: [[{ op: 'ioctl', fd: '$fd', name: 'IOMMU_HWPT_GET_DIRTY_BITMAP', fields: { hwpt_id: '$hwpt', flags: 0, iova: 0n, length: 1n << 63n, page_size: 1n << 63n, data: '$buf' } }]],
+    oracles: [{ name: 'ioctl-errno-is', params: { name: 'IOMMU_HWPT_GET_DIRTY_BITMAP', errno: 0 } }],
+  },
   'fault-write-efault': {
     name: 'fault-write-efault',
     description: 'B17 trigger: write() of one page response to a FAULT fd from an unmapped buffer (EFAULT)',
@@ -262,6 +275,7 @@ export const VARIANTS: Record<string, { scenario: string; summary: string; suite
   B20: { scenario: 'hwpt-alloc-no-data', summary: "__iommu_copy_struct_from_user compared the data type before the NULL check of its descriptor (every check is EINVAL: only a NULL descriptor differs, an oops instead of WARN + EINVAL; no ioctl reaches it, so it is a plain test, not an explore target)", plain: 'test/models/b20-copy-order.test.ts' },
   B17: { scenario: 'fault-write-efault', summary: "FAULT write() returned copy_from_user's count of bytes not copied as success when the first response record was unreadable, instead of EFAULT", suite: 4 },
   B19: { scenario: 'fault-read-detach-race', summary: "FAULT read() records were uninitialised stack structs: the 4-byte hole before addr (now __reserved) leaked kernel stack (the read data is checked by a plain test over this scenario's setup)", plain: 'test/explore/b19-pgfault-padding.test.ts' },
+  B13: { scenario: 'dirty-bitmap-huge-page', summary: 'the dirty bitmap index divided by 64 * page_size in 64 bits: page_size 1 << 63 wrapped the divisor to 0 (divide error)', suite: 4 },
   B04: { scenario: 'unmap-access-race', summary: 'forced unmap used the area pointer after dropping the IOVA lock' },
   B05: { scenario: 'auto-hwpt-create-race', summary: 'an automatic HWPT was published on the IOAS list and attached before its domain was populated: a concurrent attach reused a domain without the IOAS mappings', suite: 3 },
   B07: { scenario: 'fault-read-detach-race', summary: "read() took a fault group off the deliver list in a later step than its copy-out (list unlocked): a detach flush in between answered it and the read still queued it for a response", suite: 3 },

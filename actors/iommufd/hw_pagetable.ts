@@ -10,6 +10,7 @@
 import { hwptPagingMachine } from '../../machines/hwpt_paging.ts';
 import { hwptNestedMachine } from '../../machines/hwpt_nested.ts';
 import { defineObjectKind, invokeOp, type ObjSelf } from './object-actor.ts';
+import { reportWarn } from './object.ts';
 import { copyFromUser, type Call, type Ictx, type IoctlHandler, type Step } from './ioctl.ts';
 import type { ObjEntry } from './object.ts';
 import { shouldFail, type World } from '../world.ts';
@@ -392,10 +393,26 @@ export const hwptGetDirtyIoctl: IoctlHandler = {
     if (!d.dirtyEnabled && d.params.dirty?.readWhileDisabled === 'einval') return EINVAL;
     const noClear = (cmd.flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0;
     void model;
+    if (x.c.world.config.variant === 'B13' && b13BitmapIndex(x, length, pageSize) < 0n) return EFAULT;
     const dirty = translation(x.c)?.readDirty(d.domain, Number(iova), Number(length), noClear) ?? [];
     return writeBitmap(x, call, cmd.data, iova, length, pageSize, dirty);
   },
 };
+
+/**
+ * B13 (spec/bugs.md; cb30dfa75d55 "iommufd: Don't overflow during division
+ * for dirty tracking"): iova_bitmap_alloc's iova_bitmap_offset_to_index
+ * divided by BITS_PER_TYPE(u64) * page_size in unsigned long arithmetic,
+ * which is 0 for page_size 1 << 63: a divide error.  The fix shifts first,
+ * (iova >> pgshift) / 64.  The model writes bits directly and needs neither.
+ */
+function b13BitmapIndex(x: Ictx, length: bigint, pageSize: bigint): bigint {
+  const divisor = (64n * pageSize) & ULONG_MAX;
+  if (divisor !== 0n) return (length - 1n) / divisor;
+  // The oops kills the calling task; the model records it and fails the call so the run can report it.
+  reportWarn(x.c.world.kobj, `Oops: divide error in iova_bitmap_offset_to_index (64 * page_size 0x${pageSize.toString(16)} wrapped to 0)`);
+  return -1n;
+}
 
 /** OR the dirty ranges into the user's bitmap: bit n stands for IOVA iova + n * page_size. */
 function writeBitmap(x: Ictx, call: Call, uptr: bigint, iova: bigint, length: bigint, pageSize: bigint, dirty: { iova: number; size: number }[]): Step {
