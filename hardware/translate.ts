@@ -443,7 +443,11 @@ function translatePage(
   if (cacheable && iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 && cachedOk(write)) {
     s.stats.iotlbHits++;
     let stamp = 0;
-    if (s.checkStale) stamp = checkHit(s, d, mem, 'iotlb', tlb, B.iommu, device, pasid, iova, access, priv);
+    if (s.checkStale) {
+      // checkHit's own first test, here so that a current stamp costs no call
+      const gen = B.gen;
+      stamp = gen !== 0 && tout.gen === gen && (priv || tout.userOk !== 0) ? gen : checkHit(s, d, mem, 'iotlb', tlb, B.iommu, device, pasid, iova, access, priv);
+    }
     T.pa = tout.pa;
     T.pageSize = tout.pageSize;
     if (atc) {

@@ -62,7 +62,9 @@ export class DeviceActor implements SimActor<World> {
   private burstDone(env: Envelope): void {
     const b = env.body as { results: DmaOutcome[]; prq?: { grpid: number; pasid: number; accesses: DmaRequest['accesses'] } };
     this.st.bursts++;
-    this.st.faults += b.results.filter((r) => !r.ok).length;
+    let faults = 0;
+    for (let i = 0; i < b.results.length; i++) if (!b.results[i]!.ok) faults++;
+    this.st.faults += faults;
     this.st.last = b.results;
     this.st.completed++;
     // A page request is outstanding until the host answers it.

@@ -310,7 +310,8 @@ export class TranslationActor implements SimActor<World> {
     const mem = memPortOf(world.mem.pm);
     const accesses = req.accesses;
     const n = accesses.length;
-    const out: DmaOutcome[] = new Array(n);
+    // every access succeeds without read data until the engine says otherwise: one fill, no per-access store
+    const out: DmaOutcome[] = new Array<DmaOutcome>(n).fill(OK_OUTCOME);
     const ctxs = this.st.contexts[req.device];
     const device = this.st.deviceIndex[req.device] ?? 0;
     let i = 0;
@@ -334,7 +335,10 @@ export class TranslationActor implements SimActor<World> {
       const group = (i === 0 && j === n ? accesses : accesses.slice(i, j)) as DmaAccess[];
       const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
       const r = translateBurst(this.st.engine, { iommu, domain, device, accesses: group }, mem, this.results);
-      for (let k = 0; k < r.count; k++) out[i + k] = outcomeAt(r, k);
+      const status = r.status;
+      const readData = r.readData;
+      const reads = readData.length !== 0;
+      for (let k = 0; k < r.count; k++) if (status[k] !== 0 || (reads && readData[k])) out[i + k] = outcomeAt(r, k);
       i = j;
     }
     return out;
