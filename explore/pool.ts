@@ -17,11 +17,12 @@
  * tsx's esbuild, cached under node_modules/.cache and rebuilt when a source
  * changes), because loading ~150 TypeScript modules through tsx's loader
  * costs each worker several times more than the bundle (bench/explore.ts
- * prints both); without esbuild it falls back to tsx.
+ * prints both); without esbuild, or with IOMMUFD_SIM_WORKER_BOOT=tsx, it
+ * boots through tsx.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, threadId } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { explore, mergeResults, type ExploreOptions, type ExploreResult, type FailureRecord, type Progress, type RunRecord } from './explorer.ts';
@@ -120,7 +121,7 @@ export function chunkSlices(o: ExploreOptions, threads: number): [number, number
  * keys below f — the merge drops everything after the earliest failure, and
  * every key below it is still run by its chunk.
  */
-export function runChunks(job: ChunkJob, onProgress?: (p: Progress) => void): ExploreResult | null {
+export function runChunks(job: ChunkJob, onProgress?: (p: Progress) => void, stats?: ChunkStats): ExploreResult | null {
   const ctl = new Int32Array(job.control);
   const base = 2 + PER * job.slot;
   const keyed = job.options.strategy === 'random' || job.options.strategy === 'pct';
@@ -155,10 +156,30 @@ export function runChunks(job: ChunkJob, onProgress?: (p: Progress) => void): Ex
       }
     }
     mine.push(r);
+    if (stats) {
+      stats.chunks++;
+      stats.schedules += r.schedules;
+    }
     done = { schedules: before.schedules + r.schedules, distinct: Math.max(before.distinct, r.distinctEndStates), failures: before.failures + r.failures.length };
+  }
+  if (stats) {
+    stats.busyMs = performance.now() - t0;
+    stats.endAt = performance.timeOrigin + performance.now();
   }
   return mine.length ? mergeResults(mine) : null;
 }
+
+/** What one participant did in an exploration (for the bench: are the threads balanced?). */
+export interface ChunkStats {
+  chunks: number;
+  schedules: number;
+  /** From taking its first chunk to finding none left. */
+  busyMs: number;
+  /** When it found none left, on the shared clock (performance.timeOrigin + now). */
+  endAt: number;
+}
+
+export const newChunkStats = (): ChunkStats => ({ chunks: 0, schedules: 0, busyMs: 0, endAt: 0 });
 
 /** Everybody's progress: schedules and failures summed, distinct end states the largest (sets are not shared). */
 function totalProgress(ctl: Int32Array, participants: number): Progress {
@@ -204,26 +225,28 @@ export interface BootInfo {
 }
 export let lastBoot: BootInfo | null = null;
 
-function inputsFresh(manifest: string): boolean {
+/** The bundle the manifest names, if every source it was built from is unchanged. */
+function freshBundle(manifest: string): string | null {
   try {
-    const m = JSON.parse(readFileSync(manifest, 'utf8')) as { inputs: Record<string, [number, number]> };
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as { bundle: string; inputs: Record<string, [number, number]> };
     for (const [f, [mtime, size]] of Object.entries(m.inputs)) {
       const s = statSync(join(root, f));
-      if (s.mtimeMs !== mtime || s.size !== size) return false;
+      if (s.mtimeMs !== mtime || s.size !== size) return null;
     }
-    return Object.keys(m.inputs).length > 0;
+    const b = join(cacheDir, m.bundle);
+    return Object.keys(m.inputs).length > 0 && statSync(b).isFile() ? b : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
 async function bundleEntry(): Promise<URL> {
   const t0 = performance.now();
-  const out = join(cacheDir, 'explore-worker.mjs');
   const manifest = join(cacheDir, 'explore-worker.json');
-  if (inputsFresh(manifest)) {
+  const fresh = freshBundle(manifest);
+  if (fresh) {
     lastBoot = { kind: 'bundle', prepareMs: performance.now() - t0, built: false };
-    return pathToFileURL(out);
+    return pathToFileURL(fresh);
   }
   try {
     const esbuild = await import('esbuild');
@@ -238,32 +261,53 @@ async function bundleEntry(): Promise<URL> {
       inputs[f] = [s.mtimeMs, s.size];
     }
     mkdirSync(cacheDir, { recursive: true });
-    // Unique temporaries and renames: concurrent processes may build at once; each rename is whole.
-    const tag = createHash('sha256').update(`${process.pid}:${Math.random()}`).digest('hex').slice(0, 8);
-    writeFileSync(`${out}.${tag}`, r.outputFiles![0]!.contents);
-    renameSync(`${out}.${tag}`, out);
-    writeFileSync(`${manifest}.${tag}`, JSON.stringify({ inputs }));
+    // Concurrent processes may build at once: a bundle is named by its content and written before the
+    // manifest that names it, each by a whole rename, so a manifest never names another build's bundle.
+    const code = r.outputFiles![0]!.contents;
+    const name = `explore-worker-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`;
+    const tag = `${process.pid}.${threadId}.tmp`;
+    writeFileSync(join(cacheDir, `${name}.${tag}`), code);
+    renameSync(join(cacheDir, `${name}.${tag}`), join(cacheDir, name));
+    writeFileSync(`${manifest}.${tag}`, JSON.stringify({ bundle: name, inputs }));
     renameSync(`${manifest}.${tag}`, manifest);
+    pruneBundles(name);
     lastBoot = { kind: 'bundle', prepareMs: performance.now() - t0, built: true };
-    return pathToFileURL(out);
+    return pathToFileURL(join(cacheDir, name));
   } catch {
     lastBoot = { kind: 'tsx', prepareMs: performance.now() - t0, built: false };
     return new URL('./worker-boot.mjs', import.meta.url);
   }
 }
 
-function workerEntry(): Promise<URL> {
+/** Bundles of older sources, an hour after they were replaced (a process that just read the old manifest may still start one). */
+function pruneBundles(keep: string): void {
+  try {
+    for (const f of readdirSync(cacheDir)) {
+      if (f === keep || !/^explore-worker-[0-9a-f]{16}\.mjs$/.test(f)) continue;
+      const p = join(cacheDir, f);
+      if (Date.now() - statSync(p).mtimeMs > 3_600_000) rmSync(p, { force: true });
+    }
+  } catch {
+    // Best effort: a leftover bundle only takes disk space.
+  }
+}
+
+/** The URL a worker thread starts from: the fresh bundle, built now if needed, or tsx's boot file. */
+export function workerEntry(): Promise<URL> {
   if (process.env.IOMMUFD_SIM_WORKER_BOOT === 'tsx') return Promise.resolve(new URL('./worker-boot.mjs', import.meta.url));
   return (entry ??= bundleEntry());
 }
 
 // ---------------------------------------------------------------- pool
 
-type Msg = { type: 'ready' | 'warmed' | 'done'; result?: CompactResult | null };
+type Msg = { type: 'ready' | 'warmed' | 'done'; result?: CompactResult | null; stats?: ChunkStats };
 
 /** Worker threads started once (explorer loaded) and reused. */
 export class WorkerPool {
   private constructor(private readonly ws: Worker[]) {}
+
+  /** Per participant (workers, then the caller if it took part) of the last exploration. */
+  lastStats: ChunkStats[] = [];
 
   get size(): number {
     return this.ws.length;
@@ -338,8 +382,11 @@ export class WorkerPool {
     const ctl = new Int32Array(control);
     const timer = onProgress ? setInterval(() => onProgress(totalProgress(ctl, threads)), 100) : null;
     try {
-      const own = withCaller ? runChunks(job(this.ws.length), onProgress) : null;
-      const results = (await Promise.all(pending)).map((m) => (m.result ? expandResult(m.result) : null));
+      const ownStats = newChunkStats();
+      const own = withCaller ? runChunks(job(this.ws.length), onProgress, ownStats) : null;
+      const msgs = await Promise.all(pending);
+      this.lastStats = [...msgs.map((m) => m.stats!), ...(withCaller ? [ownStats] : [])];
+      const results = msgs.map((m) => (m.result ? expandResult(m.result) : null));
       onProgress?.(totalProgress(ctl, threads));
       return finish([...results, own], o, threads);
     } finally {
@@ -364,8 +411,13 @@ export async function exploreParallel(o: ExploreOptions, threads: number | Worke
   // The caller explores while the workers load: a slow start costs only the chunks the caller takes instead.
   const pool = await WorkerPool.spawn(threads - 1);
   try {
-    return await pool.explore(o, true);
+    const r = await pool.explore(o, true);
+    lastParallelStats = pool.lastStats;
+    return r;
   } finally {
     await pool.close();
   }
 }
+
+/** ChunkStats of the last exploreParallel with fresh workers. */
+export let lastParallelStats: ChunkStats[] = [];

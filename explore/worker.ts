@@ -8,12 +8,13 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { explore, type ExploreOptions } from './explorer.ts';
-import { compactResult, runChunks, type ChunkJob } from './pool.ts';
+import { compactResult, newChunkStats, runChunks, type ChunkJob } from './pool.ts';
 
 parentPort!.on('message', (m: { type: 'chunks'; job: ChunkJob } | { type: 'warm'; options: Omit<ExploreOptions, 'onProgress'> }) => {
   if (m.type === 'chunks') {
-    const r = runChunks(m.job);
-    parentPort!.postMessage({ type: 'done', result: r ? compactResult(r) : null });
+    const stats = newChunkStats();
+    const r = runChunks(m.job, undefined, stats);
+    parentPort!.postMessage({ type: 'done', result: r ? compactResult(r) : null, stats });
   } else if (m.type === 'warm') {
     explore(m.options);
     parentPort!.postMessage({ type: 'warmed' });
