@@ -393,6 +393,13 @@ function unmapEffect(area: IoptArea, domainId: number): DomainEffect {
 function fillAreaDomains(iopt: IoPagetable, env: IoptEnv, area: IoptArea, effects: DomainEffect[]): number {
   if (iopt.domains.length === 0) return 0;
   const pages = pagesOf(env, area);
+  // iopt_dmabuf_track_all_domains: a revoke-tracking record per domain, revoked or not.
+  if (pages.kind === 'dmabuf') {
+    for (let k = 0; k < iopt.domains.length; k++) {
+      const t = shouldFail(env, 'iopt_dmabuf_track');
+      if (t) return t;
+    }
+  }
   // A revoked dma-buf maps nothing (iopt_area_fill_domains skips the pfn reader).
   if (pagesRevoked(pages)) return 0;
   const e = pagesAddUsers(env, pages, area.firstIndex, area.lastIndex);
@@ -936,7 +943,12 @@ function fillDomain(iopt: IoPagetable, env: IoptEnv, d: IoptDomain, effects: Dom
     return errno;
   };
   for (const area of iopt.areas) {
-    if (area.creating || pagesRevoked(pagesOf(env, area))) continue;
+    if (area.creating) continue;
+    const kind = pagesOf(env, area).kind;
+    // iopt_dmabuf_track_domain comes first, for a revoked dma-buf too.
+    const te = kind === 'dmabuf' ? shouldFail(env, 'iopt_dmabuf_track') : 0;
+    if (te) return undo(te);
+    if (kind === 'dmabuf' && pagesRevoked(pagesOf(env, area))) continue;
     if (first) {
       const pe = pagesAddUsers(env, pagesOf(env, area), area.firstIndex, area.lastIndex);
       if (pe) return undo(pe);

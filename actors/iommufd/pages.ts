@@ -194,6 +194,9 @@ export function ioptAllocDmabufPages(
   const startByte = o.start - startDown;
   const n = allocChecks(env, startByte, o.length);
   if (typeof n !== 'number') return n;
+  // dma_buf_dynamic_attach allocates the attachment before the exporter is asked for the memory.
+  const ae = shouldFail(env, 'dma_buf_attach');
+  if (ae) return { errno: ae };
   if (buf.revoked) return { errno: ENODEV };
   const mm = callerMm(env, o.pid);
   const pages = newPages(env, {

@@ -27,7 +27,7 @@ import { hw } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { DeviceActor, deviceActorId } from '../hw/device.ts';
 import type { DeliveryContext } from '../runtime/actor.ts';
-import { allocFd, type World } from '../world.ts';
+import { allocFd, shouldFail, type World } from '../world.ts';
 import { registerFileKind } from '../kernel.ts';
 import { inHugePage, lookupPfn, rangeAccessible, readUser, writeUser, PROT_READ } from '../mm/process.ts';
 import { framePins, PAGE_SIZE } from '../../hardware/physmem.ts';
@@ -651,6 +651,8 @@ function dmabufGetOp(x: Ictx, call: Call, length: number): Step {
   if (len === 0n || len > PAGE * DMABUF_MAX_PAGES) return EINVAL;
   const proc = x.c.world.procs[call.pid];
   if (!proc) return EBADF;
+  // kzalloc of the private struct and of the memory, then dma_buf_export's own allocations.
+  for (const site of ['dmabuf_priv', 'dmabuf_memory', 'dma_buf_export']) if (shouldFail(x.c.world, site)) return ENOMEM;
   const id = dmabufCreate(x.c.world.mem, len);
   if (typeof id !== 'number') return id.errno;
   const file = x.c.world.nextFile++;
