@@ -449,6 +449,9 @@ export const ioasMapFileIoctl: IoctlHandler = {
     if (e) return e;
     const got = x.get(call, cmd.ioas_id, 'ioas');
     if (typeof got === 'number') return got;
+    // iopt_map_file_pages checks the range before it looks at the fd (since the dma-buf import).
+    if (cmd.length === 0n) return EINVAL;
+    if (cmd.start + cmd.length - 1n > ULONG_MAX) return EOVERFLOW;
     const file = x.c.world.procs[call.pid]?.fds[cmd.fd];
     const desc = file === undefined ? undefined : x.c.world.files[file];
     if (!desc) return EBADF;

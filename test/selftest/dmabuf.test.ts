@@ -8,7 +8,7 @@
  * replayed); the split refusal is checked on the io_pagetable directly.
  */
 import { describe, expect, it } from 'vitest';
-import { EEXIST, EINVAL, ENODEV, EOPNOTSUPP } from '../../uapi/errno.ts';
+import { EBADF, EEXIST, EINVAL, ENODEV, EOPNOTSUPP, EOVERFLOW } from '../../uapi/errno.ts';
 import * as E from '../../uapi/enums.ts';
 import { dmabufCreate } from '../../actors/mm/dmabuf.ts';
 import { ioptMapDmabufPages } from '../../actors/iommufd/dmabuf.ts';
@@ -158,6 +158,24 @@ describe('dma-buf importer', () => {
     clean(h);
     expect(h.p.close(pinAcc)).toBe(0);
     expect(h.p.close(rwAcc)).toBe(0);
+    expect(h.p.close(dfd)).toBe(0);
+    teardown(a);
+  });
+
+  scenario('MAP_FILE checks the range before the fd (iopt_map_file_pages): EINVAL, EOVERFLOW, then EBADF', (h) => {
+    const a = iommufd(h);
+    expect(mapFile(a, a.ioas, 99, 0n, 0n).errno).toBe(EINVAL);
+    expect(mapFile(a, a.ioas, 99, 0xfffffffffffff000n, 2n * PAGE).errno).toBe(EOVERFLOW);
+    expect(mapFile(a, a.ioas, 99, 0n, PAGE).errno).toBe(EBADF);
+    const dfd = getDmabufOk(h, SIZE);
+    expect(mapFile(a, a.ioas, dfd, 0xfffffffffffff000n, 2n * PAGE).errno).toBe(EOVERFLOW);
+    expect(mapFile(a, a.ioas, dfd, SIZE - 1n, 2n).errno).toBe(EINVAL);
+    // A range that starts inside a page keeps its offset: the area begins mid-page.
+    const m = mapFile(a, a.ioas, dfd, 2048n, SIZE - 2048n);
+    expect(m.errno).toBe(0);
+    expect(m.out.iova % PAGE).toBe(2048n);
+    expect(checkDmabuf(a, a.dev.hwpt, dfd, m.out.iova, SIZE - 2048n, 2048n)).toBe(0);
+    clean(h);
     expect(h.p.close(dfd)).toBe(0);
     teardown(a);
   });
