@@ -230,15 +230,21 @@ function hwDomainOf(h: Hwpt): number {
 function doAttach(x: Ictx, devId: number, dev: DeviceData, pasid: number, h: Hwpt, old: Hwpt | null): number {
   const e = attachChecks(x, dev, pasid, h);
   if (e) return e;
-  // iommufd_hwpt_attach_device: the attach handle (fail_nth point).
-  if (shouldFail(x.c.world, 'attach_handle_alloc')) return ENOMEM;
   const newIoas = ioasOfHwpt(x, h);
   const oldIoas = old ? ioasOfHwpt(x, old) : 0;
-  if (newIoas !== oldIoas) {
+  const moved = newIoas !== oldIoas;
+  if (moved) {
     const r = reserveRegions(x, devId, dev, newIoas);
     if (r) return r;
-    if (oldIoas) unreserveRegions(x, devId, oldIoas);
   }
+  // iommufd_hwpt_attach_device / _replace_device: the attach handle (fail_nth point), after the reservations.
+  if (shouldFail(x.c.world, 'attach_handle_alloc')) {
+    // err_unresv.  B16 (spec/bugs.md, "iommufd/device: Fix hwpt at err_unresv in
+    // iommufd_device_do_replace()"): the replace unwind removed them from the old HWPT's IOAS.
+    if (moved) unreserveRegions(x, devId, x.c.world.config.variant === 'B16' && oldIoas ? oldIoas : newIoas);
+    return ENOMEM;
+  }
+  if (moved && oldIoas) unreserveRegions(x, devId, oldIoas);
   x.incUsers(h.e.id);
   invokeOp(x.c, h.e.actor, 'attach_count', { delta: 1 });
   const groups = (hw(x.c.world).groups[dev.group] ??= {});
