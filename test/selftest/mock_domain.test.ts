@@ -1,8 +1,10 @@
 /**
  * Fixture `iommufd_mock_domain` of the selftest catalogue
  * (mock-and-selftest.md §3.4) through the raw ABI: variants one_domain,
- * two_domains and one_domain_file.  The *_hugepage variants need
- * MAP_HUGETLB memory, which the simulated mm does not have.
+ * two_domains, one_domain_file and the anonymous MAP_HUGETLB ones
+ * (one_domain_hugepage, two_domains_hugepage: a 2 × 2 MiB buffer of huge
+ * pages).  one_domain_file_hugepage needs a hugetlbfs memfd (MFD_HUGETLB),
+ * which the simulated kernel does not have.
  */
 import { describe, expect, it } from 'vitest';
 import { EBUSY, EFAULT, EINVAL, ENOENT, EOPNOTSUPP } from '../../uapi/errno.ts';
@@ -11,7 +13,7 @@ import * as S from '../../uapi/structs.ts';
 import { destroy, raw, unmap, type H } from '../core/helpers.ts';
 import {
   FIXED, MOCK_APERTURE_START, MOCK_PAGE_SIZE, PAGE, RW, accessPages, accessReplaceIoas, checkMap, checkRefs, createAccess,
-  destroyAccessPages, expectDevCacheDefault, fixture, hwptAlloc, hwptAllocOk, mapAuto, mockDomain, mockDomainReplace, teardown,
+  destroyAccessPages, expectDevCacheDefault, fixture, hwptAlloc, hwptAllocOk, mapAuto, mmapHuge, mockDomain, mockDomainReplace, teardown,
   type MockDev,
 } from './helpers.ts';
 import { WRITE } from '../core/helpers.ts';
@@ -20,16 +22,29 @@ interface Variant {
   name: string;
   domains: number;
   file: boolean;
+  huge?: boolean;
 }
 
 const VARIANTS: Variant[] = [
   { name: 'one_domain', domains: 1, file: false },
   { name: 'two_domains', domains: 2, file: false },
+  { name: 'one_domain_hugepage', domains: 1, file: false, huge: true },
+  { name: 'two_domains_hugepage', domains: 2, file: false, huge: true },
   { name: 'one_domain_file', domains: 1, file: true },
 ];
 
 const MOCK_BUFFER_PAGES = 8n;
 const MOCK_BUFFER_SIZE = MOCK_BUFFER_PAGES * PAGE;
+/** HUGEPAGE_SIZE of the C test (the THP size). */
+const HUGEPAGE = 2n * 1024n * 1024n;
+
+/** mmap_buf_size: 8 pages, or two huge pages for the hugepage variants. */
+const bufSize = (v: Variant) => (v.huge ? 2n * HUGEPAGE : MOCK_BUFFER_SIZE);
+
+/** The variant's mmap: MAP_SHARED | MAP_ANONYMOUS, plus MAP_HUGETLB | MAP_POPULATE for the hugepage ones. */
+function mmapBuf(h: H, v: Variant): bigint {
+  return v.huge ? mmapHuge(h, bufSize(v)) : h.p.mmap({ length: MOCK_BUFFER_SIZE, shared: true });
+}
 
 interface Fx extends H {
   ioas: number;
@@ -50,7 +65,7 @@ function setupFx(v: Variant): Fx {
   }
   const mfd = h.p.memfdCreate(MOCK_BUFFER_SIZE);
   const mfdBuffer = h.p.mmap({ length: MOCK_BUFFER_SIZE, fd: mfd, shared: true });
-  const anon = h.p.mmap({ length: MOCK_BUFFER_SIZE, shared: true });
+  const anon = mmapBuf(h, v);
   return Object.assign(h, { devs, mfd, mfdBuffer, buf: v.file ? mfdBuffer : anon });
 }
 
@@ -70,6 +85,15 @@ function checkMockIova(f: Fx, hwpts: number[], va: bigint, iova: bigint, length:
 
 const hwptIds = (f: Fx) => f.devs.map((d) => d.hwpt).slice(0, 2);
 
+/*
+ * all_aligns(_copy)' loops: every 2 KiB start and end, except that the
+ * hugepage variants step the start by size/16 and begin with end = size,
+ * where the C loop (end < size) runs no iteration at all.
+ */
+const alignsStep = (v: Variant) => (v.huge ? bufSize(v) / 16n : MOCK_PAGE_SIZE);
+const alignsFirstEnd = (v: Variant, start: bigint) => (v.huge ? bufSize(v) + MOCK_PAGE_SIZE : start + MOCK_PAGE_SIZE);
+const alignsLastEnd = (v: Variant) => bufSize(v);
+
 describe('iommufd_mock_domain', () => {
   for (const v of VARIANTS) {
     describe(v.name, () => {
@@ -85,11 +109,12 @@ describe('iommufd_mock_domain', () => {
           const r = mapAuto(f, f.ioas, f.buf, PAGE);
           expect(r.errno).toBe(0);
           checkMockIova(f, hwptIds(f), f.buf, r.out.iova, PAGE);
-          const b = f.p.mmap({ length: MOCK_BUFFER_SIZE, shared: true });
-          expect(f.p.munmap(b + MOCK_BUFFER_SIZE / 2n, MOCK_BUFFER_SIZE / 2n)).toBe(0);
-          expect(mapAuto(f, f.ioas, b, MOCK_BUFFER_SIZE).errno).toBe(EFAULT);
-          expect(f.p.munmap(b, MOCK_BUFFER_SIZE / 2n)).toBe(0);
-          expect(mapAuto(f, f.ioas, b, MOCK_BUFFER_SIZE).errno).toBe(EFAULT);
+          const size = bufSize(v);
+          const b = mmapBuf(f, v);
+          expect(f.p.munmap(b + size / 2n, size / 2n)).toBe(0);
+          expect(mapAuto(f, f.ioas, b, size).errno).toBe(EFAULT);
+          expect(f.p.munmap(b, size / 2n)).toBe(0);
+          expect(mapAuto(f, f.ioas, b, size).errno).toBe(EFAULT);
         }
         teardown(f);
       });
@@ -113,10 +138,10 @@ describe('iommufd_mock_domain', () => {
 
       it('all_aligns', () => {
         const f = setupFx(v);
-        const size = MOCK_BUFFER_SIZE;
+        const size = bufSize(v);
         expect(checkRefs(f, f.buf, size, 0)).toBe(0);
-        for (let start = 0n; start < size; start += MOCK_PAGE_SIZE) {
-          for (let end = start + MOCK_PAGE_SIZE; end <= size; end += MOCK_PAGE_SIZE) {
+        for (let start = 0n; start < size; start += alignsStep(v)) {
+          for (let end = alignsFirstEnd(v, start); end <= alignsLastEnd(v); end += MOCK_PAGE_SIZE) {
             const length = end - start;
             const r = mapBuf(f, v, f.ioas, f.buf + start, length);
             expect(r.errno).toBe(0);
@@ -133,10 +158,10 @@ describe('iommufd_mock_domain', () => {
 
       it('all_aligns_copy', () => {
         const f = setupFx(v);
-        const size = MOCK_BUFFER_SIZE;
+        const size = bufSize(v);
         expect(checkRefs(f, f.buf, size, 0)).toBe(0);
-        for (let start = 0n; start < size; start += MOCK_PAGE_SIZE) {
-          for (let end = start + MOCK_PAGE_SIZE; end <= size; end += MOCK_PAGE_SIZE) {
+        for (let start = 0n; start < size; start += alignsStep(v)) {
+          for (let end = alignsFirstEnd(v, start); end <= alignsLastEnd(v); end += MOCK_PAGE_SIZE) {
             const length = end - start;
             const r = mapBuf(f, v, f.ioas, f.buf + start, length);
             expect(r.errno).toBe(0);
@@ -156,7 +181,7 @@ describe('iommufd_mock_domain', () => {
 
       it('user_copy', () => {
         const f = setupFx(v);
-        const len = PAGE * 16n > MOCK_BUFFER_SIZE ? MOCK_BUFFER_SIZE : PAGE * 16n;
+        const len = PAGE * 16n > bufSize(v) ? bufSize(v) : PAGE * 16n;
         const mapSrc = (ioas: number) => {
           const r = v.file ? mapFile(f, ioas, f.mfd, 0n, len) : mapAuto(f, ioas, f.buf, len);
           expect(r.errno).toBe(0);
