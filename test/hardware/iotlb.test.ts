@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import {
   ANY, NO_TAG2, TAG_ASID, TAG_DOMAIN, TAG_VMID, TlbOut, atcCreate, atcInsert, atcInvalidate, atcLookup, iotlbCreate,
   iotlbEntries, iotlbInsert, iotlbInvalidate, iotlbInvalidateAll, iotlbInvalidatePasid, iotlbInvalidateRange,
-  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup,
+  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup, iotlbStamp, type IotlbState,
 } from '../../hardware/iotlb.ts';
 
 const K4 = 4096;
@@ -77,6 +78,69 @@ describe('IOTLB', () => {
       expect(iotlbLookup(a, TAG_DOMAIN, 1, NO_TAG2, 0, e.iova, out)).toBeGreaterThanOrEqual(0);
       expect(out.pa).toBe(e.iova);
     }
+  });
+});
+
+describe('IOTLB direct-mapped front (l0)', () => {
+  /** Everything a lookup reports, plus the counters: what the front must never change. */
+  const seen = (s: IotlbState, r: number, o: TlbOut) => [r, r < 0 ? null : { ...o }, s.hits, s.misses];
+
+  it('gives exactly the main lookup through inserts, refreshes, evictions, invalidations and re-stamps', () => {
+    const opArb = fc.oneof(
+      fc.record({ op: fc.constant('insert' as const), page: fc.nat(63), big: fc.boolean(), tag: fc.nat(2), pasid: fc.nat(1), prot: fc.constantFrom(1, 3), pa: fc.nat(1000) }),
+      fc.record({ op: fc.constant('lookup' as const), page: fc.nat(63), off: fc.nat(4095), tag: fc.nat(2), pasid: fc.nat(1) }),
+      fc.record({ op: fc.constant('inval' as const), page: fc.nat(63), pages: fc.integer({ min: 1, max: 8 }), tag: fc.nat(2) }),
+      fc.record({ op: fc.constant('stamp' as const), page: fc.nat(63), tag: fc.nat(2), gen: fc.nat(5) }),
+    );
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 1, maxLength: 200 }), (ops) => {
+        // a small cache (32 slots, 4 ways) so that evictions happen; `ref` has its front emptied before every lookup
+        const s = iotlbCreate(32, 4);
+        const ref = iotlbCreate(32, 4);
+        const o1 = new TlbOut();
+        const o2 = new TlbOut();
+        const base = 2 ** 40;
+        for (const x of ops) {
+          if (x.op === 'insert') {
+            const size = x.big ? M2 : K4;
+            for (const t of [s, ref]) iotlbInsert(t, TAG_DOMAIN, x.tag, NO_TAG2, x.pasid, base + x.page * K4, size, x.pa * M2, x.prot, x.prot >> 1, 7, 1);
+          } else if (x.op === 'lookup') {
+            const iova = base + x.page * K4 + x.off;
+            ref.l0.fill(0);
+            ref.l0Of.fill(0);
+            expect(seen(s, iotlbLookup(s, TAG_DOMAIN, x.tag, NO_TAG2, x.pasid, iova, o1), o1)).toEqual(seen(ref, iotlbLookup(ref, TAG_DOMAIN, x.tag, NO_TAG2, x.pasid, iova, o2), o2));
+          } else if (x.op === 'inval') {
+            for (const t of [s, ref]) iotlbInvalidateRange(t, TAG_DOMAIN, x.tag, base + x.page * K4, x.pages * K4);
+          } else {
+            const iova = base + x.page * K4;
+            for (const t of [s, ref]) {
+              const i = iotlbLookup(t, TAG_DOMAIN, x.tag, NO_TAG2, 0, iova, o1);
+              if (i >= 0) iotlbStamp(t, i, x.gen, x.gen & 1);
+            }
+          }
+          expect(Buffer.from(s.keys.buffer).equals(Buffer.from(ref.keys.buffer))).toBe(true);
+        }
+      }),
+      { numRuns: 200, seed: 3 },
+    );
+  });
+
+  it('a hit after invalidation, eviction or re-stamp never comes from a stale copy', () => {
+    const s = iotlbCreate(8, 8); // one set: the ninth distinct page evicts
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 0, K4, 0x5000, 3, 1, 4, 1);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(0);
+    expect(out.gen).toBe(4);
+    iotlbStamp(s, 0, 9, 0);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(0);
+    expect([out.gen, out.userOk]).toEqual([9, 0]);
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 0, K4, 0x7000, 1, 0);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(0);
+    expect([out.pa, out.prot]).toEqual([0x7008, 1]);
+    expect(iotlbInvalidateRange(s, TAG_DOMAIN, 1, 0, K4)).toBe(1);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(-1);
+    for (let i = 0; i < 9; i++) iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, (i + 1) * K4, K4, 0, 3, 1);
+    expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, K4, out)).toBe(-1); // evicted round-robin
+    expect(s.evictions).toBe(1);
   });
 });
 
