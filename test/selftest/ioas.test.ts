@@ -11,13 +11,12 @@ import { readFaults, respond } from '../viommu/helpers.ts';
 import * as E from '../../uapi/enums.ts';
 import * as S from '../../uapi/structs.ts';
 import {
-  U64_MAX, WRITE, allowIovas, copy, destroy, iovaRanges, map, option, raw, readRanges, scratch, unmap, writeRanges, type H,
+  U64_MAX, WRITE, allowIovas, copy, destroy, iovaRanges, map, option, raw, readRanges, scratch, unmap, writeRanges,
 } from '../core/helpers.ts';
 import { CORE_NO_DOMAIN, VARIANTS, checkAccessRw, done, setupFx, type Fx } from './ioas_fixture.ts';
 import {
-  BUFFER_SIZE, FIXED, MOCK_APERTURE_START, PAGE, accessPages, checkMap, accessRw, addReserved, createAccess, destroyAccessPages,
-  checkIotlb, expectDevCacheDefault, fixture, hwptAlloc, hwptAllocOk, memoryLimit, testCmd, mockDomain, mockDomainErr, mockDomainReplace, pattern, peek, teardown,
-  type MockDev,
+  BUFFER_SIZE, FIXED, MOCK_APERTURE_START, PAGE, accessPages, checkMap, addReserved, createAccess, destroyAccessPages,
+  checkIotlb, hwptAlloc, hwptAllocOk, testCmd, mockDomain, mockDomainErr, mockDomainReplace, peek,
 } from './helpers.ts';
 
 const lsb = (n: bigint) => n & -n;
