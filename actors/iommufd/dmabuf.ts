@@ -12,7 +12,7 @@ import { registerFileKind } from '../kernel.ts';
 import { dmabufPut, getDmabuf } from '../mm/dmabuf.ts';
 import { EINVAL, EOVERFLOW } from '../../uapi/errno.ts';
 import {
-  ULONG_MAX, ioptMapPages, type DomainEffect, type IoPagetable, type IoptEnv, type MapResult,
+  IOMMU_WRITE, ULONG_MAX, ioptMapPages, type DomainEffect, type IoPagetable, type IoptEnv, type MapResult,
 } from './io_pagetable.ts';
 import { getPages, ioptAllocDmabufPages, pagesRemoveUsers } from './pages.ts';
 import { invokeOp } from './object-actor.ts';
@@ -37,7 +37,7 @@ export function ioptMapDmabufPages(iopt: IoPagetable, env: IoptEnv, o: MapDmabuf
   if (o.length === 0n) return fail(EINVAL);
   if (o.start + o.length - 1n > ULONG_MAX) return fail(EOVERFLOW);
   const r = ioptAllocDmabufPages(env, {
-    pid: o.pid, dmabuf: o.dmabuf, start: o.start, length: o.length, writable: (o.prot & 2) !== 0,
+    pid: o.pid, dmabuf: o.dmabuf, start: o.start, length: o.length, writable: (o.prot & IOMMU_WRITE) !== 0,
   });
   if ('errno' in r) return fail(r.errno);
   return ioptMapPages(iopt, env, [{ pagesId: r.pages.id, startByte: r.startByte, length: o.length }], o.length, o.iova ?? 0n, o.prot, !o.fixed);

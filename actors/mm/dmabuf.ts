@@ -10,7 +10,7 @@
  * every attachment; what an importer does about it is its own business.
  */
 import { ENOMEM } from '../../uapi/errno.ts';
-import { PAGE_SIZE, allocFrame, freeFrame, readPhys, writePhys } from '../../hardware/physmem.ts';
+import { PAGE_SIZE, allocFrame, freeFrame, readPhys } from '../../hardware/physmem.ts';
 import type { MmWorld } from './world.ts';
 
 export interface Dmabuf {
@@ -85,7 +85,7 @@ export function dmabufDetach(world: MmWorld, id: number, pagesId: number): void 
   dmabufPut(world, id);
 }
 
-/** Exporter-side view of the bytes (what MD_CHECK_DMABUF and tests compare against). */
+/** The bytes as the exporter sees them (no importer path reads them back but a device). */
 export function dmabufRead(world: MmWorld, id: number, offset: number, len: number): Uint8Array {
   const b = getDmabuf(world, id)!;
   const out = new Uint8Array(len);
@@ -98,16 +98,4 @@ export function dmabufRead(world: MmWorld, id: number, offset: number, len: numb
     done += n;
   }
   return out;
-}
-
-export function dmabufWrite(world: MmWorld, id: number, offset: number, data: Uint8Array): void {
-  const b = getDmabuf(world, id)!;
-  let done = 0;
-  while (done < data.length) {
-    const cur = offset + done;
-    const off = cur % PAGE_SIZE;
-    const n = Math.min(PAGE_SIZE - off, data.length - done);
-    writePhys(world.pm, b.pfns[Math.floor(cur / PAGE_SIZE)]! * PAGE_SIZE + off, data.subarray(done, done + n));
-    done += n;
-  }
 }
