@@ -14,8 +14,10 @@
  * what to compare across runs.
  */
 import { Worker } from 'node:worker_threads';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { explore, exploreParallel, runScenario, chooserOf, SCENARIOS, resultSignature, mergeResults, type ExploreOptions } from '../explore/index.ts';
-import { chunkSlices, compactResult, expandResult, lastBoot, lastParallelStats, startWorkers, workerEntry, type ChunkStats } from '../explore/pool.ts';
+import { chunkSlices, compactResult, expandResult, lastBoot, lastParallelStats, startWorkers, threadCpuMs, workerEntry, type ChunkStats } from '../explore/pool.ts';
 
 const N = Number(process.env.BENCH_SCHEDULES ?? 2000);
 const churn = SCENARIOS.churn!;
@@ -43,10 +45,13 @@ const warmCpu = cpuMs(c);
 
 let best = 0;
 let one = explore(opts(N));
+let oneCpu = Number.POSITIVE_INFINITY;
 for (let i = 0; i < 2; i++) {
   const t0 = performance.now();
+  const tc0 = threadCpuMs();
   one = explore(opts(N));
   best = Math.max(best, (N / (performance.now() - t0)) * 1000);
+  oneCpu = Math.min(oneCpu, (threadCpuMs() - tc0) / N);
 }
 
 // Main-thread work of a 2-thread run, per 1000 schedules: packing a result, unpacking it, merging.
@@ -106,8 +111,18 @@ const coldStats = lastParallelStats;
 /** Who ran what, and how long the first thread to run out waited for the last. */
 const balance = (st: ChunkStats[], names: string[]) => {
   const last = Math.max(...st.map((x) => x.endAt));
-  return st.map((x, i) => `${names[i]} ${x.chunks} chunks / ${x.schedules} schedules in ${f0(x.busyMs)} ms, idle at the end ${f0(last - x.endAt)} ms`).join('; ');
+  return st.map((x, i) => `${names[i]} ${x.chunks} chunks / ${x.schedules} schedules in ${f0(x.busyMs)} ms (${f0(x.cpuMs)} ms CPU = ${f2(x.cpuMs / x.schedules)} ms/schedule), idle at the end ${f0(last - x.endAt)} ms`).join('; ');
 };
+
+// End to end, as a user runs it: a fresh `iommufd-sim explore` process per thread count, everything cold on both sides.
+const cliMs = (workers: number) => {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../bin/iommufd-sim.mjs', import.meta.url)), 'explore', 'churn', '--schedules', String(2 * N), '--all', '--no-shrink', '--workers', String(workers)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`explore --workers ${workers} failed: ${r.stderr}`);
+  return performance.now() - t;
+};
+const cli1 = cliMs(1);
+const cli2 = cliMs(2);
 
 const bundleBoot = await bootOne(await workerEntry());
 const tsxBoot = await bootOne(new URL('../explore/worker-boot.mjs', import.meta.url));
@@ -124,9 +139,10 @@ const por = explore({ scenario: small, strategy: 'por', schedules: 1_000_000, al
 if (plain.distinctEndStates !== por.distinctEndStates) throw new Error('POR lost end states');
 
 console.log(`churn: ${perSchedule} deliveries per schedule (explore phase; ~${probe.deliveries} with setup)`);
-console.log(`1 process: ${f0(best)} schedules/s (target ≥ 200/s/core at 200 steps); ${one.distinctEndStates} distinct end states in ${N}`);
+console.log(`1 process: ${f0(best)} schedules/s (target ≥ 200/s/core at 200 steps), ${f2(oneCpu)} ms CPU per schedule; ${one.distinctEndStates} distinct end states in ${N}`);
 console.log(`2 threads, warm (headline: what a long explore --workers 2 run settles at): ${f0(twoRate)} schedules/s over ${2 * N} schedules = ${f2(twoRate / best)}x (target ≥ 1.7x); merged result identical to one process: ${same}`);
 console.log(`2 threads, cold (this thread + a fresh worker booted and warmed on the clock, as explore --workers 2 runs ${2 * N} schedules): ${f0(twoRateCold)} schedules/s = ${f2(twoRateCold / best)}x`);
+console.log(`2 threads, CLI end to end (iommufd-sim explore churn --schedules ${2 * N}, fresh processes): --workers 1 ${f0(cli1)} ms, --workers 2 ${f0(cli2)} ms = ${f2(cli1 / cli2)}x`);
 console.log('where the 2-thread time goes:');
 console.log(`  worker boot: bundle ${f0(bundleBoot.wallMs)} ms wall / ${f0(bundleBoot.cpuMs)} ms CPU, tsx loading the sources ${f0(tsxBoot.wallMs)} ms / ${f0(tsxBoot.cpuMs)} ms CPU; bundle ${boot?.built ? 'built' : 'checked'} in ${f0(boot?.prepareMs ?? 0)} ms (once per process); pool of 2 ready in ${f0(startMs)} ms, warmed in ${f0(warmMs)} ms`);
 console.log(`  JIT warm-up of a cold thread: first 300 schedules ${f0(coldCpu)} ms CPU vs ${f0(warmCpu)} ms warm (+${f0(coldCpu - warmCpu)} ms, paid by each fresh worker)`);
@@ -139,11 +155,14 @@ console.log(JSON.stringify({
   schedules_per_s_core: Math.round(best),
   speedup_2_workers: Number(f2(twoRate / best)),
   speedup_2_workers_cold: Number(f2(twoRateCold / best)),
+  speedup_2_workers_cli: Number(f2(cli1 / cli2)),
   headline: 'speedup_2_workers',
   worker_boot_ms: Math.round(bundleBoot.wallMs),
   worker_boot_cpu_ms: Math.round(bundleBoot.cpuMs),
   worker_boot_tsx_cpu_ms: Math.round(tsxBoot.cpuMs),
   jit_warmup_cpu_ms: Math.round(coldCpu - warmCpu),
+  cpu_ms_per_schedule_1: Number(f2(oneCpu)),
+  cpu_ms_per_schedule_2_warm: Number(f2(warmStats.reduce((a, x) => a + x.cpuMs, 0) / warmStats.reduce((a, x) => a + x.schedules, 0))),
   main_thread_ms_per_1000: Number(f2(compactMs + expandMs + cloneMs + mergeMs)),
   por_schedules: por.schedules,
   no_por_schedules: plain.schedules,

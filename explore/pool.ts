@@ -129,6 +129,7 @@ export function runChunks(job: ChunkJob, onProgress?: (p: Progress) => void, sta
   const mine: ExploreResult[] = [];
   let done = { schedules: 0, distinct: 0, failures: 0 };
   const t0 = performance.now();
+  const c0 = stats ? threadCpuMs() : 0;
   for (;;) {
     const j = Atomics.add(ctl, NEXT, 1);
     if (j >= job.chunks.length) break;
@@ -164,6 +165,7 @@ export function runChunks(job: ChunkJob, onProgress?: (p: Progress) => void, sta
   }
   if (stats) {
     stats.busyMs = performance.now() - t0;
+    stats.cpuMs = threadCpuMs() - c0;
     stats.endAt = performance.timeOrigin + performance.now();
   }
   return mine.length ? mergeResults(mine) : null;
@@ -177,9 +179,26 @@ export interface ChunkStats {
   busyMs: number;
   /** When it found none left, on the shared clock (performance.timeOrigin + now). */
   endAt: number;
+  /** This thread's CPU time over busyMs (NaN where the OS does not tell): wall minus CPU is time it waited for a core. */
+  cpuMs: number;
 }
 
-export const newChunkStats = (): ChunkStats => ({ chunks: 0, schedules: 0, busyMs: 0, endAt: 0 });
+export const newChunkStats = (): ChunkStats => ({ chunks: 0, schedules: 0, busyMs: 0, endAt: 0, cpuMs: Number.NaN });
+
+/**
+ * CPU time of the calling thread in ms, from Linux's /proc/thread-self/stat
+ * (utime + stime, in clock ticks of 10 ms); NaN elsewhere.  process.cpuUsage
+ * counts every thread of the process, so it cannot tell the threads apart.
+ */
+export function threadCpuMs(): number {
+  try {
+    const f = readFileSync('/proc/thread-self/stat', 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /** Everybody's progress: schedules and failures summed, distinct end states the largest (sets are not shared). */
 function totalProgress(ctl: Int32Array, participants: number): Progress {
