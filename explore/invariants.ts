@@ -317,6 +317,15 @@ registerInvariant({
 });
 
 registerInvariant({
+  name: 'lockdep',
+  description: 'no kernel mutex stays held past the delivery that took it',
+  check(v) {
+    const held: string[] | undefined = v.sim.world.kobj.locks;
+    return held && held.length ? `still held after delivery ${v.env?.seq ?? 'end'}: ${held.join(', ')}` : null;
+  },
+});
+
+registerInvariant({
   name: 'ioctl-errno',
   description: "each ioctl's errno is one the kernel can return for that ioctl",
   check(v) {

@@ -13,6 +13,7 @@ import { defineObjectKind, invokeOp } from './object-actor.ts';
 import type { Call, Ictx, IoctlHandler } from './ioctl.ts';
 import { objRemove, reportUseAfterFree, reportWarn, type ObjEntry } from './object.ts';
 import { armTimer, cancelTimer, stallMs, timers } from '../timer.ts';
+import { ioasMutex, mutexLock, mutexUnlock } from './locks.ts';
 import { hw, deviceSpec, modelOf, type GroupAttach } from '../hw/state.ts';
 import { translation } from '../hw/translation.ts';
 import { iommuActorId } from '../hw/iommu.ts';
@@ -305,17 +306,25 @@ function attachIoas(x: Ictx, devId: number, dev: DeviceData, pasid: number, ioas
   }
   // Automatic domains are allocated with flags 0, PASID attach or not: they are never
   // PASID-compatible, so a PASID attach to an IOAS fails EINVAL (selftest pasid_attach).
+  // iommufd_device_auto_get_domain holds ioas->mutex until the new HWPT is complete (or aborted).
+  const mutex = ioasMutex(x.actorId, ioas.id);
+  mutexLock(x.c.world, mutex);
   const ne = hwptPagingAlloc(x, ioas, dev, 0, true);
-  if (typeof ne === 'number') return { errno: ne, hwpt: 0 };
+  if (typeof ne === 'number') {
+    mutexUnlock(x.c.world, mutex);
+    return { errno: ne, hwpt: 0 };
+  }
   x.finalize(ne.id);
   const h = hwptOf(x, ne.id)!;
   const e = doAttach(x, devId, dev, pasid, h, old);
   if (e) {
     const r = objRemove(x.d.table, ne.id);
     if (typeof r !== 'number') x.destroy(null, r);
+    mutexUnlock(x.c.world, mutex);
     return { errno: e, hwpt: 0 };
   }
   invokeOp(x.c, ioas.actor, 'auto_add', { hwpt: ne.id });
+  mutexUnlock(x.c.world, mutex);
   if (x.c.world.config.variant === 'B05') {
     // B05 (spec/bugs.md): the new HWPT is on the auto list (another attach can pick it up) but its
     // domain joins the IOAS, and gets the IOAS mappings, only in a later delivery.

@@ -11,6 +11,7 @@ import { hwptPagingMachine } from '../../machines/hwpt_paging.ts';
 import { hwptNestedMachine } from '../../machines/hwpt_nested.ts';
 import { defineObjectKind, invokeOp, type ObjSelf } from './object-actor.ts';
 import { reportWarn } from './object.ts';
+import { assertHeld, ioasMutex, mutexLock } from './locks.ts';
 import { copyFromUser, type Call, type Ictx, type IoctlHandler, type Step } from './ioctl.ts';
 import type { ObjEntry } from './object.ts';
 import { shouldFail, type World } from '../world.ts';
@@ -231,6 +232,14 @@ export function hwptPagingAlloc(
   const join = invokeOp(x.c, ioas.actor, 'add_domain', { id: domain, pgsizeBitmap: params.pgsizeBitmap, apertureStart: params.apertureStart, apertureEnd: params.apertureEnd });
   if (join.errno) {
     objData<any>(x.c, e).joined = false;
+    if (auto) {
+      // The automatic path holds ioas->mutex (device.ts).  The abort op (70eadc7fc7ef "iommufd: Allow a
+      // hwpt to be aborted after allocation") relies on that; B21's abort ran the normal destroy, which
+      // takes the mutex again.
+      const mutex = ioasMutex(x.actorId, ioas.id);
+      if (x.c.world.config.variant === 'B21') mutexLock(x.c.world, mutex);
+      else assertHeld(x.c.world, mutex);
+    }
     abortHwpt(x, e);
     return join.errno;
   }
