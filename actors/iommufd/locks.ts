@@ -31,6 +31,8 @@ export function mutexUnlock(world: World, name: string): void {
   const i = h.lastIndexOf(name);
   if (i < 0) throw new Error(`mutex_unlock of ${name}, which is not held`);
   h.splice(i, 1);
+  // Nothing is held between deliveries: leave the world as it was.
+  if (h.length === 0) delete world.kobj.locks;
 }
 
 /** lockdep_assert_held: a WARN if the caller does not hold it. */
