@@ -99,12 +99,21 @@ export function registerFileKind(kind: FileDesc['kind'], release: Releaser, io?:
  * (/dev/iommu, VFIO devices); EBADF for an fd that is not open; ENOTTY for
  * files without one (memfd, the anonymous event and access files).
  */
-export function ioctlTarget(world: World, pid: number, fd: number): { actor: string } | { errno: number } {
+export function ioctlTarget(world: World, pid: number, fd: number): { actor: string; file: number } | { errno: number } {
   const file = world.procs[pid]?.fds[fd];
   const desc = file === undefined ? undefined : world.files[file];
   if (!desc) return { errno: EBADF };
-  if (desc.kind === 'iommufd' || desc.kind === 'vfio') return { actor: desc.actor };
+  if (desc.kind === 'iommufd' || desc.kind === 'vfio') return { actor: desc.actor, file: file! };
   return { errno: ENOTTY };
+}
+
+/**
+ * fdget for an ioctl in flight: the call holds the file until it returns,
+ * so a close() from another thread meanwhile only drops the fd, and the
+ * file's release runs when the ioctl puts it (filePut).
+ */
+export function fileGet(world: World, file: number): void {
+  world.files[file]!.refs++;
 }
 
 /** Drop one reference to a file description; the last one releases it. */

@@ -8,7 +8,7 @@
 import type { DeliveryContext, SimActor } from './runtime/actor.ts';
 import type { Envelope } from './runtime/envelope.ts';
 import type { World } from './world.ts';
-import { ioctlTarget } from './kernel.ts';
+import { fileGet, filePut, ioctlTarget } from './kernel.ts';
 
 /** Copy a saved value into the argument bytes before the call (symbolic ids). */
 export interface ArgPatch {
@@ -49,6 +49,8 @@ export interface ThreadState {
   completed: number;
   /** Expectation failures: step index and what happened. */
   failures: { pc: number; message: string }[];
+  /** The file an ioctl of this thread's program holds while it runs (see fileGet). */
+  ioctlFile?: number;
 }
 
 export function threadActorId(pid: number, tid: number): string {
@@ -89,6 +91,7 @@ export class ThreadActor implements SimActor<World> {
       case 'ioctl.ret':
       case 'syscall.ret':
         this.complete(env, ctx);
+        if (env.type === 'ioctl.ret') this.putIoctlFile(ctx);
         this.runNext(ctx);
         return;
       default:
@@ -134,9 +137,25 @@ export class ThreadActor implements SimActor<World> {
       return false;
     }
     const arg = step.patch ? patchFields(step.arg, step.patch, v) : step.arg;
+    fileGet(ctx.world, target.file);
+    this.st.ioctlFile = target.file;
     this.st.waiting = true;
     ctx.post(target.actor, 'ioctl', 'ioctl', { cmd: step.cmd, arg, pid: this.st.pid });
     return true;
+  }
+
+  /**
+   * The returning ioctl drops the file it held; if another thread closed the
+   * fd meanwhile, this is the last reference and the file is released now.
+   * An ioctl injected through Simulation.ioctl takes no reference: the typed
+   * API settles each call before its next input, so only a program thread
+   * running alongside could close that fd under it.
+   */
+  private putIoctlFile(ctx: DeliveryContext<World>): void {
+    const file = this.st.ioctlFile;
+    if (file === undefined) return;
+    delete this.st.ioctlFile;
+    filePut(ctx, file);
   }
 
   issueSyscall(ctx: DeliveryContext<World>, call: string, args: Record<string, unknown>): void {
