@@ -17,7 +17,7 @@
 // nothing but the page number: the set-associative lookup (hash, sizes loop,
 // five compares per way over three arrays) cost twice the page-table walk it
 // was saving. The copy holds exactly what a main lookup would return: it is
-// filled from the slot a lookup or insert produced, dropped whenever that
+// filled from the slot a main lookup hit, dropped whenever that
 // slot changes, and consulted only for the smallest page size present (the
 // size the main lookup probes first). It is derived state: not in snapshots,
 // empty after a restore, never changing a result or a counter.
@@ -90,8 +90,13 @@ export interface IotlbState {
    * pnHi, meta, tag, tag2, pa lo, pa hi, slot << 4 | info. meta 0 = empty.
    */
   l0: Int32Array;
-  /** per slot: 1 + the l0 record copying it, 0 = none */
-  l0Of: Int32Array;
+  /**
+   * Recent l0 hits and main hits the front missed, halved as they grow: when
+   * the front rarely hits (a working set far beyond it), copying into it is
+   * all cost, so past the first 64 only every 16th main hit is copied until
+   * it earns its keep.
+   */
+  l0Stats: Int32Array;
 }
 
 export const INFO_DIRTY_OK = 4;
@@ -122,11 +127,18 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
   };
 }
 
-/** Empty direct-mapped front for `capacity` slots: as many records as slots (a power of two). */
-export function l0Arrays(capacity: number): { l0: Int32Array; l0Of: Int32Array } {
+/**
+ * Most records of the direct-mapped front: 128 KiB, about what stays in L2.
+ * A front as large as a big IOTLB missed the cache on every lookup and made
+ * the IOTLB slower than no front.
+ */
+const L0_MAX = 4096;
+
+/** Empty direct-mapped front for `capacity` slots: as many records as slots (a power of two), at most L0_MAX. */
+export function l0Arrays(capacity: number): { l0: Int32Array; l0Stats: Int32Array } {
   let n = 1;
-  while (n < capacity) n *= 2;
-  return { l0: new Int32Array(n * L0_W), l0Of: new Int32Array(capacity) };
+  while (n < capacity && n < L0_MAX) n *= 2;
+  return { l0: new Int32Array(n * L0_W), l0Stats: new Int32Array(2) };
 }
 
 /** l0 record (word offset) of page (pnLo, pnHi) in context `ch`. */
@@ -135,12 +147,20 @@ function l0At(s: IotlbState, ch: number, pnLo: number, pnHi: number): number {
   return ((pnLo ^ (ch >>> 11) ^ Math.imul(pnHi, 0x9e3779b1)) & ((s.l0.length >> 3) - 1)) * L0_W;
 }
 
-/** Forgets the l0 copy of slot `i` (its key, output or stamp is about to change). */
-function l0Drop(s: IotlbState, i: number): void {
-  const j = s.l0Of[i]!;
-  if (j === 0) return;
-  s.l0[(j - 1) * L0_W + L0_META] = 0;
-  s.l0Of[i] = 0;
+/**
+ * Forgets the l0 copy of slot `i`, whose key words start at `o` (its key,
+ * output or stamp is about to change). The copy can only sit in the record
+ * its own key hashes to, so no back pointer is kept: a per-slot array was a
+ * cache miss on every eviction of a large IOTLB.
+ */
+function l0Drop(s: IotlbState, i: number, o: number): void {
+  const keys = s.keys;
+  const ways = s.ways;
+  const m = keys[o + ways]!;
+  if ((m & META_VALID) === 0) return;
+  const r = l0At(s, ctxHash(keys[o + 2 * ways]!, keys[o + 3 * ways]!, m & ~(63 << 20)), keys[o]!, keys[o + 4 * ways]!);
+  const l0 = s.l0;
+  if (l0[r + L0_META] !== 0 && l0[r + L0_SLOT]! >>> 4 === i) l0[r + L0_META] = 0;
 }
 
 /** Copies slot `i` (key words at `o`, context hash `ch`) into its l0 record. */
@@ -151,7 +171,6 @@ function l0Fill(s: IotlbState, i: number, o: number, ch: number): void {
   const pnHi = keys[o + 4 * ways]!;
   const r = l0At(s, ch, pnLo, pnHi);
   const l0 = s.l0;
-  if (l0[r + L0_META] !== 0) s.l0Of[l0[r + L0_SLOT]! >>> 4] = 0;
   const pa = s.pa[i]!;
   l0[r + L0_PNLO] = pnLo;
   l0[r + L0_PNHI] = pnHi;
@@ -161,7 +180,6 @@ function l0Fill(s: IotlbState, i: number, o: number, ch: number): void {
   l0[r + L0_PALO] = pa | 0;
   l0[r + L0_PAHI] = (pa / TWO32) | 0;
   l0[r + L0_SLOT] = (i << 4) | s.info[i]!;
-  s.l0Of[i] = r / L0_W + 1;
 }
 
 /** Lookup result scratch (allocation-free hit path). */
@@ -208,7 +226,7 @@ function fillOut(s: IotlbState, i: number, l2: number, lo: number, out: TlbOut):
 
 /** Re-stamps slot `i` (see IotlbState.gen) after the engine verified it against the current table. */
 export function iotlbStamp(s: IotlbState, i: number, gen: number, userOk: number): void {
-  l0Drop(s, i);
+  l0Drop(s, i, slotOff(s, i));
   s.gen[i] = gen;
   s.info[i] = (s.info[i]! & ~INFO_USER_OK) | (userOk ? INFO_USER_OK : 0);
 }
@@ -248,6 +266,7 @@ export function iotlbLookup(
       out.gen = s.gen[i]!;
       out.userOk = (si >>> 3) & 1;
       s.hits++;
+      s.l0Stats[0]++;
       return i;
     }
   }
@@ -263,7 +282,15 @@ export function iotlbLookup(
       if (keys[o] === pnLo && keys[o + ways] === m && keys[o + 2 * ways] === tag && keys[o + 3 * ways] === tag2 && keys[o + 4 * ways] === pnHi) {
         const i = first + w;
         fillOut(s, i, l2, lo, out);
-        if (k === 0) l0Fill(s, i, o, ch);
+        if (k === 0) {
+          const st = s.l0Stats;
+          const missed = ++st[1]!;
+          if (missed >= 1 << 16) {
+            st[0] = st[0]! >> 1;
+            st[1] = missed >> 1;
+          }
+          if (st[0]! * 4 + 64 >= missed || (missed & 15) === 0) l0Fill(s, i, o, ch);
+        }
         s.hits++;
         return i;
       }
@@ -291,7 +318,7 @@ function addSize(s: IotlbState, l2: number): void {
 /** Empties slot `i`, whose key words start at `o` (slotOff). */
 function clearEntry(s: IotlbState, i: number, o: number): void {
   const ways = s.ways;
-  l0Drop(s, i);
+  l0Drop(s, i, o);
   dropSize(s, (s.keys[o + ways]! >>> 20) & 63);
   for (let k = 0; k < KW; k++) s.keys[o + k * ways] = 0;
   s.pa[i] = 0;
@@ -346,7 +373,8 @@ export function iotlbInsert(
     s.evictions++;
   }
   const o = b + (slot - first);
-  l0Drop(s, slot);
+  // a refresh in place changes what the slot gives (an evicted or free slot has no copy)
+  l0Drop(s, slot, o);
   if ((keys[o + ways]! & META_VALID) === 0) addSize(s, l2);
   keys[o] = pnLo;
   keys[o + ways] = m;
@@ -357,8 +385,7 @@ export function iotlbInsert(
   s.info[slot] = (prot & 3) | (dirtyOk ? INFO_DIRTY_OK : 0) | (userOk ? INFO_USER_OK : 0);
   s.gen[slot] = gen;
   s.fills++;
-  // a walk's fill is usually used again at once (the rest of the page)
-  if (s.sizes[0] === l2) l0Fill(s, slot, o, ctxHash(tag, tag2, m0));
+  // no copy into the front yet: the first hit makes it (most fills of a streaming workload are never hit)
   return slot;
 }
 
