@@ -20,6 +20,7 @@ import { restoreVfioActor, VFIO_KIND } from './vfio.ts';
 import { SvaActor, SVA_KIND, type SvaActorState } from './hw/sva.ts';
 import { defaultTopology, validateTopology, type TopologySpec } from '../hardware/topology.ts';
 import type { EngineBugs } from '../hardware/translate.ts';
+import { isPhysMemImage, physMemFromImage, physMemImage, type PhysMem, type PhysMemImage } from '../hardware/physmem.ts';
 import type { JournalWriter } from '../journal/writer.ts';
 import { EBADF } from '../uapi/errno.ts';
 
@@ -67,6 +68,25 @@ export class SimulationError extends Error {}
 
 export const DEFAULT_SNAPSHOT_EVERY = 1000;
 
+/**
+ * A snapshot as the journal stores it: physical memory as its non-zero
+ * frames (physMemImage) rather than its content blocks.  Idempotent; the
+ * result shares live state, so encode it before the next delivery.
+ */
+export function journalSnapshot(s: RuntimeSnapshot<World>): RuntimeSnapshot<World> {
+  const mem = s.world.mem;
+  if (isPhysMemImage(mem.pm)) return s;
+  return { ...s, world: { ...s.world, mem: { ...mem, pm: physMemImage(mem.pm) as unknown as PhysMem } } };
+}
+
+/** The live form of a snapshot read from a journal (or taken live: then it is returned as is). */
+export function liveSnapshot(s: RuntimeSnapshot<World>): RuntimeSnapshot<World> {
+  const mem = s.world.mem;
+  const pm = mem.pm as PhysMem | PhysMemImage;
+  if (!isPhysMemImage(pm)) return s;
+  return { ...s, world: { ...s.world, mem: { ...mem, pm: physMemFromImage(pm) } } };
+}
+
 export function restorers(): Record<string, (id: string, st: unknown) => SimActor<World>> {
   return {
     kernel: () => new KernelActor(),
@@ -108,7 +128,7 @@ export class Simulation {
     if (problems.length) throw new SimulationError(`invalid topology: ${problems.join('; ')}`);
     const rtOpts = { restorers: restorers(), snapshotEvery: opts.journal ? this.header.snapshotEvery : 0 };
     if (from.snapshot) {
-      this.rt = Runtime.restore(from.snapshot, { ...rtOpts, strategy: from.strategy });
+      this.rt = Runtime.restore(liveSnapshot(from.snapshot), { ...rtOpts, strategy: from.strategy });
     } else {
       this.rt = new Runtime<World>({ ...rtOpts, world, strategy: from.strategy ?? strategy });
       this.rt.spawn(new KernelActor());
@@ -146,7 +166,7 @@ export class Simulation {
     this.rt.bus.input$.subscribe((e) => w.writeInput(e));
     this.rt.bus.choice$.subscribe((e) => w.writeEnvelope(e));
     this.rt.bus.delivered$.subscribe((e) => w.writeEnvelope(e));
-    this.rt.bus.snapshot$.subscribe((s) => w.writeSnapshot(s.seq, s.state));
+    this.rt.bus.snapshot$.subscribe((s) => w.writeSnapshot(s.seq, journalSnapshot(s.state as RuntimeSnapshot<World>)));
   }
 
   /** Write the trailer and close the journal. */

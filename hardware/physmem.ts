@@ -231,3 +231,47 @@ function insertSorted(a: number[], v: number): void {
   }
   a.splice(lo, 0, v);
 }
+
+// ---- journal image ----
+
+/**
+ * PhysMem as a journal snapshot stores it: the frames with a non-zero byte,
+ * one entry each, instead of whole blocks.  A block is stored whole once any
+ * of its frames is written, which made snapshots of DMA-heavy runs carry
+ * mostly zeros; a journal snapshot scans the written blocks instead.
+ */
+export interface PhysMemImage extends Omit<PhysMem, 'blocks'> {
+  /** [pfn, its PAGE_SIZE bytes], ascending pfn. */
+  frames: [number, Uint8Array][];
+}
+
+export function isPhysMemImage(x: PhysMem | PhysMemImage): x is PhysMemImage {
+  return 'frames' in x;
+}
+
+/** The frames are views into live blocks: encode the image before the next write. */
+export function physMemImage(pm: PhysMem): PhysMemImage {
+  const { blocks, ...rest } = pm;
+  const frames: [number, Uint8Array][] = [];
+  for (let b = 0; b < blocks.length; b++) {
+    const blk = blocks[b];
+    if (!blk) continue;
+    const words = new Uint32Array(blk.buffer, blk.byteOffset, BLOCK_BYTES >> 2);
+    for (let f = 0; f < BLOCK_FRAMES; f++) {
+      const w0 = f * (PAGE_SIZE >> 2);
+      let w = w0;
+      const end = w0 + (PAGE_SIZE >> 2);
+      while (w < end && words[w] === 0) w++;
+      if (w < end) frames.push([(b << BLOCK_SHIFT) + f, blk.subarray(f * PAGE_SIZE, (f + 1) * PAGE_SIZE)]);
+    }
+  }
+  return { ...rest, frames };
+}
+
+export function physMemFromImage(img: PhysMemImage): PhysMem {
+  // the live key order, so a restored PhysMem encodes like the original
+  const pm: PhysMem = { totalPages: img.totalPages, nextFresh: img.nextFresh, freeList: img.freeList, refs: img.refs, pins: img.pins, blocks: [], inUse: img.inUse };
+  const frames = img.frames;
+  for (const [pfn, bytes] of frames) blockFor(pm, pfn).set(bytes, blockOffset(pfn));
+  return pm;
+}

@@ -8,7 +8,7 @@
 import { JournalReader, encodeValue, type JournalRecord } from '../journal/index.ts';
 import type { Envelope } from '../actors/runtime/envelope.ts';
 import type { RuntimeSnapshot } from '../actors/runtime/runtime.ts';
-import { Simulation, SIMULATOR_VERSION, type SimHeader } from '../actors/sim.ts';
+import { Simulation, SIMULATOR_VERSION, journalSnapshot, type SimHeader } from '../actors/sim.ts';
 import type { World } from '../actors/world.ts';
 import { FeedStrategy } from './feed-strategy.ts';
 
@@ -85,7 +85,9 @@ export function headerOptions(reader: JournalReader): SimHeader {
  * journal's recorded choices.
  */
 export function modelState(s: RuntimeSnapshot<World>): unknown {
-  return { ...s, scheduler: { ...s.scheduler, strategy: null } };
+  // in the journal's form, so a live snapshot and a recorded one compare alike
+  const j = journalSnapshot(s);
+  return { ...j, scheduler: { ...j.scheduler, strategy: null } };
 }
 
 export class ReplaySession {
