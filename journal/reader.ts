@@ -139,6 +139,46 @@ export class JournalReader {
     return { snapshot: { ...snap, offset: best.offset }, records: this.walk(start) };
   }
 
+  /**
+   * Where a byte-comparing replay starts (replay/session.ts): the nearest
+   * snapshot at or before `seq` (or none), the string table in force right
+   * after it, and the offset of the record after it.
+   */
+  seekRaw(seq: number): { snapshot: (Snapshot & { offset: number }) | null; strings: string[]; next: number } {
+    const snaps = this.recordIndex().snapshots;
+    let best: SnapshotRef | undefined;
+    for (const s of snaps) if (s.seq <= seq && (!best || s.seq >= best.seq)) best = s;
+    if (!best) return { snapshot: null, strings: [], next: this.bodyOffset };
+    const n = this.indexOfOffset(best.offset);
+    const frame = this.readFrame(best.offset, n, true, newFrame());
+    const { snap, strings } = this.guard(best.offset, n, () => decodeSnapRow(this.decodeRow(frame, n)));
+    return { snapshot: { ...snap, offset: best.offset }, strings, next: frame.next };
+  }
+
+  /** The framing of the record at `offset` (and its CRC if `checkCrc`); a JournalError names what is wrong. */
+  frameAt(offset: number, checkCrc: boolean, frame: Frame): Frame {
+    const problem = probeFrame(this.bytes, offset, checkCrc, frame);
+    if (problem) throw new JournalError(offset, problem.reason, this.recordNumber(offset), problem.torn, problem.detail);
+    return frame;
+  }
+
+  /**
+   * Decode the record in `frame` against a string table that already holds
+   * every string it may refer to (strings it defines inline are not added).
+   */
+  decodeFrame(frame: Frame, strings: StringResolver): JournalRecord {
+    return this.decodeRecord(frame, this.recordNumber(frame.offset), strings);
+  }
+
+  /** The record's index for error messages, if `offset` starts one. */
+  private recordNumber(offset: number): number | undefined {
+    try {
+      return this.indexOfOffset(offset);
+    } catch {
+      return undefined;
+    }
+  }
+
   private walkFromStart(): WalkStart {
     return { offset: this.bodyOffset, strings: new StringResolver(), index: 1 };
   }

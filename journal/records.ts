@@ -96,6 +96,19 @@ export class FixedStrings extends StringResolver {
   }
 }
 
+/** A resolver over a table someone else keeps (a replay's re-recording writer): nothing is copied or added. */
+export class LiveStrings extends StringResolver {
+  constructor(private readonly table: readonly string[]) {
+    super();
+  }
+
+  override resolve(x: unknown): string {
+    if (typeof x === 'string') return x;
+    if (typeof x === 'number' && x >= 0 && x < this.table.length) return this.table[x]!;
+    throw new Error(`string reference ${describe(x)} is not in the table (${this.table.length} entries)`);
+  }
+}
+
 function describe(x: unknown): string {
   return typeof x === 'bigint' ? `${x}n` : typeof x === 'number' ? String(x) : typeof x;
 }

@@ -16,6 +16,12 @@ export { fileSink, memorySink, type JournalSink, type MemorySink, type FileSinkO
 export interface JournalWriterOptions {
   /** Buffered bytes that trigger a write to the sink (default 1 MiB). */
   flushBytes?: number;
+  /**
+   * Write the records that follow a point inside an existing journal, with
+   * the string table in force there: no file header and no header record
+   * (a replay re-records its deliveries this way and compares the bytes).
+   */
+  continueWith?: { strings: readonly string[] };
 }
 
 type Phase = 'awaiting-header' | 'open' | 'ended' | 'closed';
@@ -37,9 +43,19 @@ export class JournalWriter {
     this.sink = sink;
     this.flushBytes = options.flushBytes ?? 1 << 20;
     this.out = new Uint8Array(Math.max(this.flushBytes, 4096) + 4096);
+    if (options.continueWith) {
+      for (const s of options.continueWith.strings) this.strings.ref(s);
+      this.phase = 'open';
+      return;
+    }
     const fh = fileHeaderBytes();
     this.out.set(fh, 0);
     this.pos = fh.length;
+  }
+
+  /** The string table so far (live: it grows as records define strings). */
+  get stringTable(): readonly string[] {
+    return this.strings.strings;
   }
 
   /** File bytes produced so far, buffered or not: also the offset the next record will get. */

@@ -195,17 +195,30 @@ describe('snapshots and formats', () => {
   });
 });
 
-describe('sameValue (the replay comparison)', () => {
-  it('agrees with byte-for-byte encoding on the cases that matter', async () => {
-    const { sameValue } = await import('../../replay/session.ts');
-    const cases: [unknown, unknown][] = [
-      [5, 5n], [0, -0], [{ a: 1, b: 2 }, { b: 2, a: 1 }], [new Uint8Array([1]), new Int8Array([1])],
-      [new Uint8Array([1, 2]), new Uint8Array([1, 3])], [[1, [2]], [1, [2]]], [{ x: undefined }, {}], [null, undefined],
-      [{ body: { errno: 0, arg: new Uint8Array(40) } }, { body: { errno: 0, arg: new Uint8Array(40) } }], [NaN, NaN], ['a', 'a'],
-    ];
-    for (const [x, y] of cases) {
-      const bytesEqual = Buffer.compare(encodeValue(x), encodeValue(y)) === 0;
-      expect(sameValue(x, y)).toBe(bytesEqual);
-    }
+describe('replay compares the bytes it journals again', () => {
+  it('a damaged delivery record is a journal error naming its offset, not a divergence', () => {
+    const { bytes } = record(runDemo);
+    const r = JournalReader.fromBytes(bytes);
+    const offsets = r.recordOffsets();
+    // a delivery in the middle, so opening the journal (which reads its tail) does not meet it
+    const mid = offsets.find((o, i) => i > offsets.length / 2 && r.readAt(o).type === 'env')!;
+    const damaged = bytes.slice();
+    damaged[mid + 12]! ^= 0x40;
+    const s = ReplaySession.fromBytes(damaged);
+    expect(() => s.runToEnd()).toThrow(new RegExp(`journal corrupt at byte ${mid}: CRC`));
+  });
+
+  it('after a seek from a snapshot, a forged delivery is reported with the journal\'s envelope', () => {
+    const { bytes } = record(runDemo);
+    const snap = JournalReader.fromBytes(bytes).snapshots()[1]!;
+    const target = deliveries(bytes).find((e) => e.type === 'ioctl.ret' && e.seq > snap.seq)!;
+    const s = ReplaySession.fromBytes(tamper(bytes, target.seq, (b) => ({ ...b, errno: 16 })));
+    s.seek(snap.seq);
+    expect(s.position).toBe(snap.seq);
+    const d = s.runToEnd();
+    expect(d?.kind).toBe('delivery');
+    expect(d!.step).toBe(target.seq);
+    expect(d!.expected).toEqual({ ...target, body: { ...(target.body as object), errno: 16 } });
+    expect(d!.actual).toEqual(target);
   });
 });
