@@ -13,14 +13,18 @@
 // sequence always leaves byte-identical arrays (I15).
 //
 // In front of the sets sits a direct-mapped copy of recently used entries
-// (`l0`), one 32-byte record each, so a hit reads one cache line and hashes
+// (`l0`), one 16-byte record each (page number, one word for the rest of the
+// key, slot and info, output pfn), so a hit reads one cache line and hashes
 // nothing but the page number: the set-associative lookup (hash, sizes loop,
 // five compares per way over three arrays) cost twice the page-table walk it
-// was saving. The copy holds exactly what a main lookup would return: it is
-// filled from the slot a main lookup hit, dropped whenever that
-// slot changes, and consulted only for the smallest page size present (the
-// size the main lookup probes first). It is derived state: not in snapshots,
-// empty after a restore, never changing a result or a counter.
+// was saving. The key's context (kind, PASID, tag, tag2) is numbered in a
+// small table (l0Ctx) so a record compares it in one word, and the last
+// context looked up is remembered (l0Cur): a burst's accesses share one. The
+// copy holds exactly what a main lookup would return: it is filled from the
+// slot a main lookup hit, dropped whenever that slot changes, and consulted
+// only for the smallest page size present (the size the main lookup probes
+// first). It is derived state: not in snapshots, empty after a restore,
+// never changing a result or a counter.
 
 import { TWO32 } from './pagetable/format.ts';
 
@@ -41,15 +45,16 @@ const K_PNHI = 4;
 const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
 const LOWMASK = Int32Array.from({ length: 64 }, (_, i) => (i >= 32 ? -1 : (2 ** i - 1) | 0));
 const META_VALID = 0x80000000 | 0;
-const L0_W = 8;
+const L0_W = 4;
 const L0_PNLO = 0;
-const L0_PNHI = 1;
-const L0_META = 2;
-const L0_TAG = 3;
-const L0_TAG2 = 4;
-const L0_PALO = 5;
-const L0_PAHI = 6;
-const L0_SLOT = 7;
+/** pnHi | ctx id << 11 | log2 << 26; 0 = empty (ctx ids start at 1) */
+const L0_KEY = 1;
+const L0_SLOT = 2;
+/** output page base / 4 KiB */
+const L0_PFN = 3;
+const L0_PNHI_MAX = 1 << 11;
+const L0_CTX_MAX = 1 << 15;
+const PAGE4K = 4096;
 
 export interface IotlbState {
   capacity: number;
@@ -87,16 +92,26 @@ export interface IotlbState {
   evictions: number;
   /**
    * Direct-mapped copies (see the file header), L0_W words each: pnLo,
-   * pnHi, meta, tag, tag2, pa lo, pa hi, slot << 4 | info. meta 0 = empty.
+   * L0_KEY (pnHi, context id, log2), slot << 4 | info, output pfn.
    */
   l0: Int32Array;
   /**
-   * Recent l0 hits and main hits the front missed, halved as they grow: when
-   * the front rarely hits (a working set far beyond it), copying into it is
-   * all cost, so past the first 64 only every 16th main hit is copied until
-   * it earns its keep.
+   * The front's contexts: (meta without log2, tag, tag2) triples numbered
+   * from 1 in first-copy order, so a record keys its context in one word.
+   * l0Ctx[0] = how many; l0Cur = the last context looked up (meta, tag,
+   * tag2, id; id 0 = not in the table): a burst's lookups share it.
    */
-  l0Stats: Int32Array;
+  l0Ctx: Int32Array;
+  l0Cur: Int32Array;
+  /**
+   * Recent front hits against main hits (the front missed), as [`hits` at
+   * the window's start, main hits in the window]: front hits are the rest,
+   * so a front hit counts nothing but `hits`. Both halve as the window grows.
+   * When the front rarely hits (a working set far beyond it), copying into
+   * it is all cost, so past the first 64 only every 16th main hit is copied
+   * until it earns its keep.
+   */
+  l0Stats: Float64Array;
 }
 
 export const INFO_DIRTY_OK = 4;
@@ -135,16 +150,52 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
 const L0_MAX = 4096;
 
 /** Empty direct-mapped front for `capacity` slots: as many records as slots (a power of two), at most L0_MAX. */
-export function l0Arrays(capacity: number): { l0: Int32Array; l0Stats: Int32Array } {
+export function l0Arrays(capacity: number): { l0: Int32Array; l0Stats: Float64Array; l0Ctx: Int32Array; l0Cur: Int32Array } {
   let n = 1;
   while (n < capacity && n < L0_MAX) n *= 2;
-  return { l0: new Int32Array(n * L0_W), l0Stats: new Int32Array(2) };
+  return { l0: new Int32Array(n * L0_W), l0Stats: new Float64Array(2), l0Ctx: new Int32Array(1 + 3 * 64), l0Cur: new Int32Array(4) };
 }
 
-/** l0 record (word offset) of page (pnLo, pnHi) in context `ch`. */
-function l0At(s: IotlbState, ch: number, pnLo: number, pnHi: number): number {
+/** l0 record (word offset) of page (pnLo, pnHi) in front context `id`. */
+function l0At(l0: Int32Array, id: number, pnLo: number, pnHi: number): number {
   // the page number's own low bits pick the record, so up to l0 size consecutive pages never collide
-  return ((pnLo ^ (ch >>> 11) ^ Math.imul(pnHi, 0x9e3779b1)) & ((s.l0.length >> 3) - 1)) * L0_W;
+  return ((pnLo ^ Math.imul(id, 0x9e3779b1) ^ Math.imul(pnHi, 0x85ebca6b)) & ((l0.length >> 2) - 1)) * L0_W;
+}
+
+/** Front context id of (m0, tag, tag2), 0 when it has none. */
+function l0CtxFind(s: IotlbState, m0: number, tag: number, tag2: number): number {
+  const c = s.l0Ctx;
+  const n = c[0]!;
+  for (let k = 0; k < n; k++) {
+    const o = 1 + 3 * k;
+    if (c[o] === m0 && c[o + 1] === tag && c[o + 2] === tag2) return k + 1;
+  }
+  return 0;
+}
+
+/** Front context id of (m0, tag, tag2), added when new (the front starts over when its table is full). */
+function l0CtxIntern(s: IotlbState, m0: number, tag: number, tag2: number): number {
+  const id = l0CtxFind(s, m0, tag, tag2);
+  if (id !== 0) return id;
+  let c = s.l0Ctx;
+  let n = c[0]!;
+  if (n + 1 >= L0_CTX_MAX) {
+    s.l0.fill(0);
+    n = 0;
+  } else if (1 + 3 * (n + 1) > c.length) {
+    const g = new Int32Array(Math.min(1 + 3 * L0_CTX_MAX, c.length * 2));
+    g.set(c);
+    c = s.l0Ctx = g;
+  }
+  const o = 1 + 3 * n;
+  c[o] = m0;
+  c[o + 1] = tag;
+  c[o + 2] = tag2;
+  c[0] = n + 1;
+  // the current context's id may be stale after a restart: look it up again next time
+  s.l0Cur[3] = 0;
+  s.l0Cur[0] = 0;
+  return n + 1;
 }
 
 /**
@@ -158,40 +209,56 @@ function l0Drop(s: IotlbState, i: number, o: number): void {
   const ways = s.ways;
   const m = keys[o + ways]!;
   if ((m & META_VALID) === 0) return;
-  const r = l0At(s, ctxHash(keys[o + 2 * ways]!, keys[o + 3 * ways]!, m & ~(63 << 20)), keys[o]!, keys[o + 4 * ways]!);
+  const id = l0CtxFind(s, m & ~(63 << 20), keys[o + 2 * ways]!, keys[o + 3 * ways]!);
+  if (id === 0) return;
+  const r = l0At(s.l0, id, keys[o]!, keys[o + 4 * ways]!);
   const l0 = s.l0;
-  if (l0[r + L0_META] !== 0 && l0[r + L0_SLOT]! >>> 4 === i) l0[r + L0_META] = 0;
+  if (l0[r + L0_KEY] !== 0 && l0[r + L0_SLOT]! >>> 4 === i) l0[r + L0_KEY] = 0;
 }
 
-/** Copies slot `i` (key words at `o`, context hash `ch`) into its l0 record. */
-function l0Fill(s: IotlbState, i: number, o: number, ch: number): void {
+/** Copies slot `i` (key words at `o`, context meta `m0`) into its l0 record, when the record can hold it. */
+function l0Fill(s: IotlbState, i: number, o: number, m0: number, l2: number): void {
   const keys = s.keys;
   const ways = s.ways;
   const pnLo = keys[o]!;
   const pnHi = keys[o + 4 * ways]!;
-  const r = l0At(s, ch, pnLo, pnHi);
+  const pfn = s.pa[i]! / PAGE4K;
+  // records key 11 bits of pnHi and give 4 KiB-aligned outputs below 8 TiB: anything else stays in the sets
+  if (l2 < 12 || pnHi >= L0_PNHI_MAX || pfn >= 0x80000000 || pfn !== Math.floor(pfn)) return;
+  const id = l0CtxIntern(s, m0, keys[o + 2 * ways]!, keys[o + 3 * ways]!);
+  const r = l0At(s.l0, id, pnLo, pnHi);
   const l0 = s.l0;
-  const pa = s.pa[i]!;
   l0[r + L0_PNLO] = pnLo;
-  l0[r + L0_PNHI] = pnHi;
-  l0[r + L0_META] = keys[o + ways]!;
-  l0[r + L0_TAG] = keys[o + 2 * ways]!;
-  l0[r + L0_TAG2] = keys[o + 3 * ways]!;
-  l0[r + L0_PALO] = pa | 0;
-  l0[r + L0_PAHI] = (pa / TWO32) | 0;
+  l0[r + L0_KEY] = pnHi | (id << 11) | (l2 << 26);
   l0[r + L0_SLOT] = (i << 4) | s.info[i]!;
+  l0[r + L0_PFN] = pfn;
 }
 
-/** Lookup result scratch (allocation-free hit path). */
+/**
+ * Lookup result scratch (allocation-free hit path). A hit writes three
+ * fields; the rest are read from them on demand, so what a hit costs does
+ * not grow with what some caller might want to know.
+ */
 export class TlbOut {
   index = -1;
   pa = 0;
-  pageSize = 0;
-  prot = 0;
-  dirtyOk = 0;
-  /** stale-check stamp of the entry (IotlbState.gen) and whether it holds for non-privileged accesses */
-  gen = 0;
-  userOk = 0;
+  /** the slot's IotlbState.info bits: prot, INFO_DIRTY_OK, INFO_USER_OK */
+  info = 0;
+  /** log2 of the page size */
+  l2 = 0;
+  get pageSize(): number {
+    return POW2[this.l2]!;
+  }
+  get prot(): number {
+    return this.info & 3;
+  }
+  get dirtyOk(): number {
+    return (this.info >>> 2) & 1;
+  }
+  /** whether the entry's stale-check stamp (IotlbState.gen[index], read only by a stale check) holds for non-privileged accesses */
+  get userOk(): number {
+    return (this.info >>> 3) & 1;
+  }
 }
 
 /** Hash of the translation context, computed once per lookup (not per page size). */
@@ -214,14 +281,10 @@ function meta(kind: number, log2: number, pasid: number): number {
 }
 
 function fillOut(s: IotlbState, i: number, l2: number, lo: number, out: TlbOut): void {
-  const info = s.info[i]!;
   out.index = i;
-  out.pageSize = POW2[l2]!;
+  out.l2 = l2;
   out.pa = s.pa[i]! + ((lo & LOWMASK[l2]!) >>> 0);
-  out.prot = info & 3;
-  out.dirtyOk = (info >>> 2) & 1;
-  out.gen = s.gen[i]!;
-  out.userOk = (info >>> 3) & 1;
+  out.info = s.info[i]!;
 }
 
 /** Re-stamps slot `i` (see IotlbState.gen) after the engine verified it against the current table. */
@@ -235,41 +298,56 @@ export function iotlbStamp(s: IotlbState, i: number, gen: number, userOk: number
 export function iotlbLookup(
   s: IotlbState, kind: number, tag: number, tag2: number, pasid: number, iova: number, out: TlbOut,
 ): number {
-  const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
+  // The front alone, small enough for V8 to inline into the caller's loop;
+  // the sets are a call away. Literals instead of the module's constants:
+  // each module-level const read is a context load and a TDZ check here.
+  const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   const lo = iova | 0;
-  const sizes = s.sizes;
-  const keys = s.keys;
-  const ways = s.ways;
   tag |= 0;
   tag2 |= 0;
-  const m0 = meta(kind, 0, pasid);
-  const ch = ctxHash(tag, tag2, m0);
-  if (sizes.length === 0) {
-    s.misses++;
-    out.index = -1;
-    return -1;
-  }
-  {
-    const l2 = sizes[0]!;
-    const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
-    const pnHi = l2 >= 32 ? 0 : hi >>> l2;
+  const m0 = 0x80000000 | (kind << 26) | (pasid & 0xfffff); // meta(kind, 0, pasid)
+  const sizes = s.sizes;
+  const l2 = sizes.length === 0 ? 0 : sizes[0]!;
+  // the front holds 4 KiB .. 2 GiB pages only (l0Fill)
+  if (l2 >= 12 && l2 < 32) {
+    const pnLo = (lo >>> l2) | (hi << (32 - l2));
+    const pnHi = hi >>> l2;
+    const cur = s.l0Cur;
+    const id = cur[0] === m0 && cur[1] === tag && cur[2] === tag2 ? cur[3]! : l0CtxCurrent(s, m0, tag, tag2);
     const l0 = s.l0;
-    const r = l0At(s, ch, pnLo, pnHi);
-    if (l0[r] === pnLo && l0[r + L0_META] === (m0 | (l2 << 20)) && l0[r + L0_TAG] === tag && l0[r + L0_TAG2] === tag2 && l0[r + L0_PNHI] === pnHi) {
-      const si = l0[r + L0_SLOT]!;
+    const r = ((pnLo ^ Math.imul(id, 0x9e3779b1) ^ Math.imul(pnHi, 0x85ebca6b)) & ((l0.length >> 2) - 1)) << 2; // l0At
+    // no context (id 0) never matches: a record's key has id >= 1 and an empty one is 0, while l2 >= 12 here
+    if (l0[r] === pnLo && l0[r + 1] === (pnHi | (id << 11) | (l2 << 26))) {
+      const si = l0[r + 2]!;
       const i = si >>> 4;
       out.index = i;
-      out.pageSize = POW2[l2]!;
-      out.pa = (l0[r + L0_PAHI]! >>> 0) * TWO32 + (l0[r + L0_PALO]! >>> 0) + ((lo & LOWMASK[l2]!) >>> 0);
-      out.prot = si & 3;
-      out.dirtyOk = (si >>> 2) & 1;
-      out.gen = s.gen[i]!;
-      out.userOk = (si >>> 3) & 1;
+      out.l2 = l2;
+      out.pa = l0[r + 3]! * 4096 + ((lo & ((1 << l2) - 1)) >>> 0);
+      out.info = si & 15;
       s.hits++;
-      s.l0Stats[0]++;
       return i;
     }
   }
+  return lookupSets(s, tag, tag2, m0, hi, lo, out);
+}
+
+/** Makes (m0, tag, tag2) the current front context (IotlbState.l0Cur); returns its id. */
+function l0CtxCurrent(s: IotlbState, m0: number, tag: number, tag2: number): number {
+  const id = l0CtxFind(s, m0, tag, tag2);
+  const cur = s.l0Cur;
+  cur[0] = m0;
+  cur[1] = tag;
+  cur[2] = tag2;
+  cur[3] = id;
+  return id;
+}
+
+/** The set-associative lookup behind the front. */
+function lookupSets(s: IotlbState, tag: number, tag2: number, m0: number, hi: number, lo: number, out: TlbOut): number {
+  const sizes = s.sizes;
+  const keys = s.keys;
+  const ways = s.ways;
+  const ch = ctxHash(tag, tag2, m0);
   for (let k = 0; k < sizes.length; k++) {
     const l2 = sizes[k]!;
     const pnLo = l2 >= 32 ? hi >>> (l2 - 32) : (lo >>> l2) | (l2 === 0 ? 0 : hi << (32 - l2));
@@ -285,11 +363,13 @@ export function iotlbLookup(
         if (k === 0) {
           const st = s.l0Stats;
           const missed = ++st[1]!;
+          let front = s.hits - st[0]! - missed + 1;
           if (missed >= 1 << 16) {
-            st[0] = st[0]! >> 1;
+            front = Math.floor(front / 2);
             st[1] = missed >> 1;
+            st[0] = s.hits + 1 - front - st[1]!;
           }
-          if (st[0]! * 4 + 64 >= missed || (missed & 15) === 0) l0Fill(s, i, o, ch);
+          if (front * 4 + 64 >= missed || (missed & 15) === 0) l0Fill(s, i, o, m0, l2);
         }
         s.hits++;
         return i;

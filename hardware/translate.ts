@@ -384,15 +384,14 @@ function checkHit(
   pasid: number, iova: number, access: number, priv: boolean,
 ): number {
   const gen = B.gen;
-  if (gen !== 0 && tout.gen === gen && (priv || tout.userOk !== 0)) return gen;
+  if (gen !== 0 && tlb.gen[tout.index] === gen && (priv || tout.userOk !== 0)) return gen;
   const cachedPa = tout.pa;
   const code = walkDomain(s, d, mem, iova, access & ~ACC_UPDATE, pasid, vout);
   if (code === 0 && vout.pa === cachedPa) {
     if (gen === 0 || vout.pageSize !== tout.pageSize || vout.prot !== tout.prot) return 0;
     const userOk = priv ? 0 : 1;
     iotlbStamp(tlb, tout.index, gen, userOk);
-    tout.gen = gen;
-    tout.userOk = userOk;
+    tout.info = tlb.info[tout.index]!;
     return gen;
   }
   s.stats.staleUses++;
@@ -446,7 +445,7 @@ function translatePage(
     if (s.checkStale) {
       // checkHit's own first test, here so that a current stamp costs no call
       const gen = B.gen;
-      stamp = gen !== 0 && tout.gen === gen && (priv || tout.userOk !== 0) ? gen : checkHit(s, d, mem, 'iotlb', tlb, B.iommu, device, pasid, iova, access, priv);
+      stamp = gen !== 0 && tlb.gen[tout.index] === gen && (priv || tout.userOk !== 0) ? gen : checkHit(s, d, mem, 'iotlb', tlb, B.iommu, device, pasid, iova, access, priv);
     }
     T.pa = tout.pa;
     T.pageSize = tout.pageSize;
@@ -784,7 +783,7 @@ function tlbSnap(t: IotlbState): IotlbSnapshot {
 function tlbRestore(o: IotlbSnapshot): IotlbState {
   const b = (k: string) => (o[k] as Uint8Array).slice().buffer;
   const d = (k: string) => denseOf(o[k] as SparseBytes);
-  return {
+  const t: IotlbState = {
     capacity: o.capacity as number, ways: o.ways as number, sets: o.sets as number,
     keys: new Int32Array(d('keys')), pa: new Float64Array(d('pa')), info: new Uint8Array(d('info')),
     // version 2 had no stamps: every entry unknown, so its next hit is checked by a walk
@@ -793,6 +792,9 @@ function tlbRestore(o: IotlbSnapshot): IotlbState {
     hits: o.hits as number, misses: o.misses as number, fills: o.fills as number, evictions: o.evictions as number,
     ...l0Arrays(o.capacity as number),
   };
+  // the front's hit window starts now (IotlbState.l0Stats)
+  t.l0Stats[0] = t.hits;
+  return t;
 }
 
 /** Plain objects + Uint8Array only: safe for any msgpack codec, restores bit-exactly. */

@@ -128,10 +128,10 @@ describe('IOTLB direct-mapped front (l0)', () => {
     const s = iotlbCreate(8, 8); // one set: the ninth distinct page evicts
     iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 0, K4, 0x5000, 3, 1, 4, 1);
     expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(0);
-    expect(out.gen).toBe(4);
+    expect(s.gen[out.index]).toBe(4);
     iotlbStamp(s, 0, 9, 0);
     expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(0);
-    expect([out.gen, out.userOk]).toEqual([9, 0]);
+    expect([s.gen[out.index], out.userOk]).toEqual([9, 0]);
     iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 0, K4, 0x7000, 1, 0);
     expect(iotlbLookup(s, TAG_DOMAIN, 1, NO_TAG2, 0, 8, out)).toBe(0);
     expect([out.pa, out.prot]).toEqual([0x7008, 1]);
