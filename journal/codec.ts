@@ -332,12 +332,13 @@ export class Encoder {
     if (v instanceof Uint8Array) return this.bytes(v); // also Buffer and other subclasses: their bytes
     const proto = Object.getPrototypeOf(v);
     if (proto === Object.prototype || proto === null) {
+      // for-in, not Object.keys: the same keys in the same order for a plain
+      // object, without an array per object on the journal's hot path
       const o = v as Record<string, unknown>;
-      const keys = Object.keys(o);
-      const n = keys.length;
+      let n = 0;
+      for (const _ in o) n++;
       this.mapHeader(n);
-      for (let i = 0; i < n; i++) {
-        const k = keys[i]!;
+      for (const k in o) {
         this.string(k);
         this.value(o[k], depth + 1);
       }
