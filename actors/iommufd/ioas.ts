@@ -152,7 +152,7 @@ export const ioasKind = defineObjectKind(ioasMachine, {
       return { errno: e === EINVAL ? EINVAL : EFAULT };
     },
     map: (o, a: { pid: number; uptr: bigint; length: bigint; iova: bigint; prot: number; fixed: boolean; rlimitMode: 0 | 1 }, body) => {
-      const p = ioptPrepareUserPages(ioptEnv(o.world), { ...a });
+      const p = ioptPrepareUserPages(ioptEnv(o.world), a);
       if ('errno' in p) return { errno: p.errno };
       return mapList(o, body.call, p.list, a);
     },
@@ -438,7 +438,9 @@ export const ioasMapIoctl: IoctlHandler = {
   start(x, call, cmd, entry) {
     const e = mapFlagChecks(entry, cmd, [cmd.iova, cmd.length]);
     if (e) return e;
-    return toIoas(x, call, cmd.ioas_id, 'map', { ...mapArgs(x, call, cmd), uptr: cmd.user_va });
+    const args: ReturnType<typeof mapArgs> & { uptr?: bigint } = mapArgs(x, call, cmd);
+    args.uptr = cmd.user_va; // last, as the body has always been journaled
+    return toIoas(x, call, cmd.ioas_id, 'map', args);
   },
   resume: writeIova(S.iommu_ioas_map),
 };
