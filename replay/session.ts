@@ -168,14 +168,11 @@ export class ReplaySession {
     return this.mismatchAt < 0 && this.matched === end;
   }
 
-  /** The record at `offset` decoded with the whole journal's string table (for messages). */
-  private recordAt(offset: number): JournalRecord {
-    return this.reader.readAt(offset);
-  }
 
   /**
    * Advance by one delivery, applying the inputs and choices recorded before
    * it and checking it (and any snapshot after it) against the journal.
+   * Returns false at the end of the journal or at a divergence.
    */
   step(): boolean {
     if (this.divergence) return false;
@@ -273,8 +270,9 @@ export class ReplaySession {
     return true;
   }
 
+  /** The journal's envelope at `offset`, decoded with the whole journal's string table (for messages). */
   private expectedAt(offset: number): Envelope | undefined {
-    const rec = this.recordAt(offset);
+    const rec = this.reader.readAt(offset);
     return rec.type === 'env' || rec.type === 'input' ? rec.value : undefined;
   }
 
