@@ -6,7 +6,8 @@ import { ReplaySession, modelState } from '../../replay/session.ts';
 import { inspectState } from '../../replay/inspect.ts';
 import { bisect, compilePredicate } from '../../replay/bisect.ts';
 import { diffViews } from '../../replay/diff.ts';
-import { JournalReader, JournalWriter, encodeValue, memorySink } from '../../journal/index.ts';
+import { JournalReader, JournalWriter, crc32c, encodeValue, memorySink } from '../../journal/index.ts';
+import { readU32, writeU32 } from '../../journal/frame.ts';
 import type { Envelope } from '../../actors/runtime/envelope.ts';
 import { EEXIST } from '../../uapi/errno.ts';
 
@@ -220,5 +221,38 @@ describe('replay compares the bytes it journals again', () => {
     expect(d!.step).toBe(target.seq);
     expect(d!.expected).toEqual({ ...target, body: { ...(target.body as object), errno: 16 } });
     expect(d!.actual).toEqual(target);
+  });
+});
+
+describe('replay of an older encoding', () => {
+  it('a delivery whose bytes were written by the older codec (Uint8Array as the t extension) still replays', () => {
+    const { bytes } = record(runDemo);
+    const r = JournalReader.fromBytes(bytes);
+    // an ioctl reply carrying its 40-byte argument as msgpack bin (c4 28 …)
+    const at = r.recordOffsets().find((o) => {
+      const rec = r.readAt(o);
+      return rec.type === 'env' && rec.value.type === 'ioctl.ret' && (rec.value.body as { arg?: Uint8Array }).arg?.length === 40;
+    })!;
+    const len = readU32(bytes, at);
+    const payload = bytes.subarray(at + 8, at + 8 + len);
+    const bin = payload.findIndex((b, i) => b === 0xc4 && payload[i + 1] === 40);
+    expect(bin).toBeGreaterThan(0);
+    // the same value the way journals before the bin encoding stored it: c7 <n+1> 74 01 <bytes>
+    const old = new Uint8Array(len + 2);
+    old.set(payload.subarray(0, bin));
+    old.set([0xc7, 41, 0x74, 0x01], bin);
+    old.set(payload.subarray(bin + 2), bin + 4);
+    const frame = new Uint8Array(old.length + 12);
+    writeU32(frame, 0, old.length);
+    writeU32(frame, 4, crc32c(old));
+    frame.set(old, 8);
+    writeU32(frame, 8 + old.length, old.length);
+    const forged = new Uint8Array(bytes.length + 2);
+    forged.set(bytes.subarray(0, at));
+    forged.set(frame, at);
+    forged.set(bytes.subarray(at + 12 + len), at + frame.length);
+    const s = ReplaySession.fromBytes(forged);
+    expect(s.runToEnd()).toBeNull();
+    expect(s.position).toBe(s.total);
   });
 });
