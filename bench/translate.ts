@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { ptCreate, ptMap, ptWalk, WalkOut, type TableState } from '../hardware/pagetable/radix.ts';
 import { poolCreate, type PoolState } from '../hardware/pagetable/pool.ts';
 import { ACC_READ, FMT_VTD_SL, PROT_READ, PROT_WRITE } from '../hardware/pagetable/format.ts';
-import { NO_TAG2, TAG_DOMAIN, TlbOut, iotlbCreate, iotlbInsert, iotlbLookup, type IotlbState } from '../hardware/iotlb.ts';
+import { NO_TAG2, TAG_DOMAIN, TlbOut, iotlbContext, iotlbCreate, iotlbInsert, iotlbLookupIn, type IotlbState } from '../hardware/iotlb.ts';
 import {
   BurstResults, engineAddPagingDomain, engineAttach, engineCreate, engineMap, translateBurst, type DmaAccess, type PhysMemPort,
 } from '../hardware/translate.ts';
@@ -116,12 +116,14 @@ function benchWalk(seq: Uint32Array): number {
   return best(seq.length, () => walkLoop(pool, table, seq, out));
 }
 
-// (b) IOTLB first, walk and fill on miss
+// (b) IOTLB first, walk and fill on miss; the context (tag, PASID) resolved
+// once, as translateBurst does per burst
 function iotlbLoop(p: PoolState, t: TableState, tlb: IotlbState, seq: Uint32Array, out: WalkOut, to: TlbOut): number {
   let sum = 0;
+  const ctx = iotlbContext(tlb, TAG_DOMAIN, 1, NO_TAG2, 0);
   for (let i = 0; i < seq.length; i++) {
     const iova = seq[i]!;
-    if (iotlbLookup(tlb, TAG_DOMAIN, 1, NO_TAG2, 0, iova, to) >= 0) {
+    if (iotlbLookupIn(tlb, ctx, iova, to) >= 0) {
       sum += to.pa;
       continue;
     }

@@ -103,6 +103,8 @@ export interface IotlbState {
    */
   l0Ctx: Int32Array;
   l0Cur: Int32Array;
+  /** sizes[0], 0 when empty: the only size the front holds (derived) */
+  l0L2: number;
   /**
    * Recent front hits against main hits (the front missed), as [`hits` at
    * the window's start, main hits in the window]: front hits are the rest,
@@ -123,8 +125,8 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
   while (sets * ways < capacity) sets *= 2;
   const cap = sets * ways;
   const l0 = l0Arrays(cap);
+  // the same field order as a restored IOTLB (translate.ts tlbRestore): one hidden class for both
   return {
-    ...l0,
     capacity: cap,
     ways,
     sets,
@@ -139,6 +141,7 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
     misses: 0,
     fills: 0,
     evictions: 0,
+    ...l0,
   };
 }
 
@@ -150,10 +153,10 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
 const L0_MAX = 4096;
 
 /** Empty direct-mapped front for `capacity` slots: as many records as slots (a power of two), at most L0_MAX. */
-export function l0Arrays(capacity: number): { l0: Int32Array; l0Stats: Float64Array; l0Ctx: Int32Array; l0Cur: Int32Array } {
+export function l0Arrays(capacity: number): { l0: Int32Array; l0Stats: Float64Array; l0Ctx: Int32Array; l0Cur: Int32Array; l0L2: number } {
   let n = 1;
   while (n < capacity && n < L0_MAX) n *= 2;
-  return { l0: new Int32Array(n * L0_W), l0Stats: new Float64Array(2), l0Ctx: new Int32Array(1 + 3 * 64), l0Cur: new Int32Array(4) };
+  return { l0: new Int32Array(n * L0_W), l0Stats: new Float64Array(2), l0Ctx: new Int32Array(1 + 3 * 64), l0Cur: new Int32Array(4), l0L2: 0 };
 }
 
 /** l0 record (word offset) of page (pnLo, pnHi) in front context `id`. */
@@ -173,16 +176,18 @@ function l0CtxFind(s: IotlbState, m0: number, tag: number, tag2: number): number
   return 0;
 }
 
-/** Front context id of (m0, tag, tag2), added when new (the front starts over when its table is full). */
+/**
+ * Front context id of (m0, tag, tag2), added when new. Ids never change, so
+ * a caller may hold one (iotlbContext); once L0_CTX_MAX contexts exist, new
+ * ones get 0 and are served by the sets alone.
+ */
 function l0CtxIntern(s: IotlbState, m0: number, tag: number, tag2: number): number {
   const id = l0CtxFind(s, m0, tag, tag2);
   if (id !== 0) return id;
   let c = s.l0Ctx;
-  let n = c[0]!;
-  if (n + 1 >= L0_CTX_MAX) {
-    s.l0.fill(0);
-    n = 0;
-  } else if (1 + 3 * (n + 1) > c.length) {
+  const n = c[0]!;
+  if (n + 1 >= L0_CTX_MAX) return 0;
+  if (1 + 3 * (n + 1) > c.length) {
     const g = new Int32Array(Math.min(1 + 3 * L0_CTX_MAX, c.length * 2));
     g.set(c);
     c = s.l0Ctx = g;
@@ -192,9 +197,6 @@ function l0CtxIntern(s: IotlbState, m0: number, tag: number, tag2: number): numb
   c[o + 1] = tag;
   c[o + 2] = tag2;
   c[0] = n + 1;
-  // the current context's id may be stale after a restart: look it up again next time
-  s.l0Cur[3] = 0;
-  s.l0Cur[0] = 0;
   return n + 1;
 }
 
@@ -216,16 +218,15 @@ function l0Drop(s: IotlbState, i: number, o: number): void {
   if (l0[r + L0_KEY] !== 0 && l0[r + L0_SLOT]! >>> 4 === i) l0[r + L0_KEY] = 0;
 }
 
-/** Copies slot `i` (key words at `o`, context meta `m0`) into its l0 record, when the record can hold it. */
-function l0Fill(s: IotlbState, i: number, o: number, m0: number, l2: number): void {
+/** Copies slot `i` (key words at `o`, front context `id`) into its l0 record, when the record can hold it. */
+function l0Fill(s: IotlbState, i: number, o: number, id: number, l2: number): void {
   const keys = s.keys;
   const ways = s.ways;
   const pnLo = keys[o]!;
   const pnHi = keys[o + 4 * ways]!;
   const pfn = s.pa[i]! / PAGE4K;
   // records key 11 bits of pnHi and give 4 KiB-aligned outputs below 8 TiB: anything else stays in the sets
-  if (l2 < 12 || pnHi >= L0_PNHI_MAX || pfn >= 0x80000000 || pfn !== Math.floor(pfn)) return;
-  const id = l0CtxIntern(s, m0, keys[o + 2 * ways]!, keys[o + 3 * ways]!);
+  if (id === 0 || l2 < 12 || pnHi >= L0_PNHI_MAX || pfn >= 0x80000000 || pfn !== Math.floor(pfn)) return;
   const r = l0At(s.l0, id, pnLo, pnHi);
   const l0 = s.l0;
   l0[r + L0_PNLO] = pnLo;
@@ -268,12 +269,21 @@ function ctxHash(tag: number, tag2: number, m: number): number {
   return h ^ Math.imul(m, 0x27d4eb2f);
 }
 
-/** Set of page (pnLo, pnHi) of size log2 `l2` in context `ch`. */
+/**
+ * Set of page (pnLo, pnHi) of size log2 `l2` in context `ch`: the page
+ * number's low bits plus a hash of everything else, as hardware indexes by
+ * the low bits. Each aligned run of `sets` pages then fills every set once,
+ * so a buffer of `capacity` aligned pages, or of `capacity - sets` at any
+ * alignment, never conflicts with itself (a hash
+ * of the whole page number overflowed about 2% of the sets of a 2048-page
+ * buffer in a 4096-entry IOTLB, which then missed on every pass).
+ */
 function setOf(s: IotlbState, ch: number, l2: number, pnLo: number, pnHi: number): number {
-  let h = Math.imul(ch ^ pnLo, 0x2c1b3c6d);
+  const mask = s.sets - 1;
+  let h = Math.imul(ch ^ (pnLo & ~mask), 0x2c1b3c6d);
   h ^= Math.imul(pnHi + l2, 0x297a2d39) ^ (h >>> 15);
   h ^= h >>> 13;
-  return h & (s.sets - 1);
+  return (pnLo + h) & mask;
 }
 
 function meta(kind: number, log2: number, pasid: number): number {
@@ -294,29 +304,53 @@ export function iotlbStamp(s: IotlbState, i: number, gen: number, userOk: number
   s.info[i] = (s.info[i]! & ~INFO_USER_OK) | (userOk ? INFO_USER_OK : 0);
 }
 
+/**
+ * The number of context (kind, tag, tag2, PASID) in this IOTLB, for
+ * iotlbLookupIn: a caller translating many addresses in one context
+ * resolves it once. Stable for the IOTLB's lifetime (derived state, like
+ * the front: a restored IOTLB numbers its contexts afresh).
+ */
+export function iotlbContext(s: IotlbState, kind: number, tag: number, tag2: number, pasid: number): number {
+  const m0 = meta(kind, 0, pasid);
+  tag |= 0;
+  tag2 |= 0;
+  const cur = s.l0Cur;
+  if (cur[0] === m0 && cur[1] === tag && cur[2] === tag2) return cur[3]!;
+  const id = l0CtxIntern(s, m0, tag, tag2);
+  cur[0] = m0;
+  cur[1] = tag;
+  cur[2] = tag2;
+  cur[3] = id;
+  return id;
+}
+
 /** Finds the entry translating `iova`; fills `out` and returns its index, or -1. */
 export function iotlbLookup(
   s: IotlbState, kind: number, tag: number, tag2: number, pasid: number, iova: number, out: TlbOut,
 ): number {
-  // The front alone, small enough for V8 to inline into the caller's loop;
-  // the sets are a call away. Literals instead of the module's constants:
-  // each module-level const read is a context load and a TDZ check here.
+  const id = iotlbContext(s, kind, tag, tag2, pasid);
+  if (id !== 0) return iotlbLookupIn(s, id, iova, out);
+  const hi = iova < 4294967296 ? 0 : (iova / TWO32) | 0;
+  return lookupSets(s, 0, tag | 0, tag2 | 0, meta(kind, 0, pasid), hi, iova | 0, out);
+}
+
+/**
+ * iotlbLookup in context `id` (iotlbContext, not 0). The front alone,
+ * small enough for V8 to inline into the caller's loop; the sets are a call
+ * away. Literals instead of the module's constants: each module-level const
+ * read is a context load and a TDZ check here.
+ */
+export function iotlbLookupIn(s: IotlbState, id: number, iova: number, out: TlbOut): number {
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   const lo = iova | 0;
-  tag |= 0;
-  tag2 |= 0;
-  const m0 = 0x80000000 | (kind << 26) | (pasid & 0xfffff); // meta(kind, 0, pasid)
-  const sizes = s.sizes;
-  const l2 = sizes.length === 0 ? 0 : sizes[0]!;
-  // the front holds 4 KiB .. 2 GiB pages only (l0Fill)
+  const l2 = s.l0L2;
+  // the front holds 4 KiB .. 2 GiB pages only (l0Fill); l0L2 is 0 while the IOTLB is empty
   if (l2 >= 12 && l2 < 32) {
     const pnLo = (lo >>> l2) | (hi << (32 - l2));
     const pnHi = hi >>> l2;
-    const cur = s.l0Cur;
-    const id = cur[0] === m0 && cur[1] === tag && cur[2] === tag2 ? cur[3]! : l0CtxCurrent(s, m0, tag, tag2);
     const l0 = s.l0;
     const r = ((pnLo ^ Math.imul(id, 0x9e3779b1) ^ Math.imul(pnHi, 0x85ebca6b)) & ((l0.length >> 2) - 1)) << 2; // l0At
-    // no context (id 0) never matches: a record's key has id >= 1 and an empty one is 0, while l2 >= 12 here
+    // an empty record's key word is 0, never a key: l2 >= 12 here
     if (l0[r] === pnLo && l0[r + 1] === (pnHi | (id << 11) | (l2 << 26))) {
       const si = l0[r + 2]!;
       const i = si >>> 4;
@@ -328,22 +362,13 @@ export function iotlbLookup(
       return i;
     }
   }
-  return lookupSets(s, tag, tag2, m0, hi, lo, out);
+  const c = s.l0Ctx;
+  const o = 3 * id - 2;
+  return lookupSets(s, id, c[o + 1]!, c[o + 2]!, c[o]!, hi, lo, out);
 }
 
-/** Makes (m0, tag, tag2) the current front context (IotlbState.l0Cur); returns its id. */
-function l0CtxCurrent(s: IotlbState, m0: number, tag: number, tag2: number): number {
-  const id = l0CtxFind(s, m0, tag, tag2);
-  const cur = s.l0Cur;
-  cur[0] = m0;
-  cur[1] = tag;
-  cur[2] = tag2;
-  cur[3] = id;
-  return id;
-}
-
-/** The set-associative lookup behind the front. */
-function lookupSets(s: IotlbState, tag: number, tag2: number, m0: number, hi: number, lo: number, out: TlbOut): number {
+/** The set-associative lookup behind the front; `id`: front context (0 = none). */
+function lookupSets(s: IotlbState, id: number, tag: number, tag2: number, m0: number, hi: number, lo: number, out: TlbOut): number {
   const sizes = s.sizes;
   const keys = s.keys;
   const ways = s.ways;
@@ -369,7 +394,7 @@ function lookupSets(s: IotlbState, tag: number, tag2: number, m0: number, hi: nu
             st[1] = missed >> 1;
             st[0] = s.hits + 1 - front - st[1]!;
           }
-          if (front * 4 + 64 >= missed || (missed & 15) === 0) l0Fill(s, i, o, m0, l2);
+          if (front * 4 + 64 >= missed || (missed & 15) === 0) l0Fill(s, i, o, id, l2);
         }
         s.hits++;
         return i;
@@ -388,11 +413,17 @@ function slotOff(s: IotlbState, i: number): number {
 }
 
 function dropSize(s: IotlbState, l2: number): void {
-  if (--s.sizeCount[l2]! === 0) s.sizes = s.sizes.filter((x) => x !== l2);
+  if (--s.sizeCount[l2]! === 0) {
+    s.sizes = s.sizes.filter((x) => x !== l2);
+    s.l0L2 = s.sizes.length ? s.sizes[0]! : 0;
+  }
 }
 
 function addSize(s: IotlbState, l2: number): void {
-  if (s.sizeCount[l2]!++ === 0) s.sizes = [...s.sizes, l2].sort((a, b) => a - b);
+  if (s.sizeCount[l2]!++ === 0) {
+    s.sizes = [...s.sizes, l2].sort((a, b) => a - b);
+    s.l0L2 = s.sizes[0]!;
+  }
 }
 
 /** Empties slot `i`, whose key words start at `o` (slotOff). */

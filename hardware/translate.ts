@@ -17,7 +17,7 @@ import {
 import { PORT_BLOCK_BYTES, PORT_BLOCK_FRAMES, PORT_FRAME_SIZE, smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
 import {
   ANY, NO_TAG2, TAG_ASID, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
-  iotlbInvalidate, iotlbLookup, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
+  iotlbContext, iotlbInvalidate, iotlbLookup, iotlbLookupIn, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
 export type { PhysMemPort } from './pagetable/nested.ts';
@@ -408,8 +408,26 @@ function cachedOk(write: boolean): boolean {
   return write ? (tout.prot & PROT_WRITE) !== 0 && tout.dirtyOk === 1 : (tout.prot & 1) !== 0;
 }
 
+/**
+ * iotlbLookup of `iova` in the current tag context (C) and `pasid`: the
+ * IOTLB's context number is resolved once per burst and PASID, not per page.
+ */
+function tlbLookup(tlb: IotlbState, pasid: number, iova: number): number {
+  if (pasid !== B.ctxPasid || C.tag !== B.ctxTag) {
+    B.ctxPasid = pasid;
+    B.ctxTag = C.tag;
+    B.ctxId = iotlbContext(tlb, C.kind, C.tag, C.tag2, pasid);
+  }
+  const id = B.ctxId;
+  return id !== 0 ? iotlbLookupIn(tlb, id, iova, tout) : iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout);
+}
+
 /** Per-burst context of translatePage, set once by translateBurst. */
 const B = {
+  /** tlbLookup's context number (iotlbContext) for ctxPasid and ctxTag; ctxPasid -1 = none yet */
+  ctxPasid: -1,
+  ctxTag: 0,
+  ctxId: 0,
   tlb: null as unknown as IotlbState,
   atc: undefined as IotlbState | undefined,
   device: -1,
@@ -439,7 +457,7 @@ function translatePage(
     if (cd) C.tag = cd.asid;
     else cacheable = false;
   }
-  if (cacheable && iotlbLookup(tlb, C.kind, C.tag, C.tag2, pasid, iova, tout) >= 0 && cachedOk(write)) {
+  if (cacheable && tlbLookup(tlb, pasid, iova) >= 0 && cachedOk(write)) {
     s.stats.iotlbHits++;
     let stamp = 0;
     if (s.checkStale) {
@@ -518,6 +536,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   C.tag = att.tag;
   C.tag2 = att.tag2;
   B.tlb = s.iotlbs[req.iommu]!;
+  B.ctxPasid = -1;
   B.iommu = req.iommu;
   B.device = req.device ?? -1;
   B.atc = req.ats && B.device >= 0 ? s.atcs[B.device] : undefined;
@@ -794,6 +813,7 @@ function tlbRestore(o: IotlbSnapshot): IotlbState {
   };
   // the front's hit window starts now (IotlbState.l0Stats)
   t.l0Stats[0] = t.hits;
+  t.l0L2 = t.sizes.length ? t.sizes[0]! : 0;
   return t;
 }
 

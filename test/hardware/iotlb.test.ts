@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import {
   ANY, NO_TAG2, TAG_ASID, TAG_DOMAIN, TAG_VMID, TlbOut, atcCreate, atcInsert, atcInvalidate, atcLookup, iotlbCreate,
   iotlbEntries, iotlbInsert, iotlbInvalidate, iotlbInvalidateAll, iotlbInvalidatePasid, iotlbInvalidateRange,
-  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup, iotlbStamp, type IotlbState,
+  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup, iotlbContext, iotlbLookupIn, iotlbStamp, type IotlbState,
 } from '../../hardware/iotlb.ts';
 
 const K4 = 4096;
@@ -158,5 +158,38 @@ describe('ATC', () => {
     expect(atcInvalidate(s, 1, 0)).toBe(1);
     expect(atcInvalidate(s, 1, ANY)).toBe(1);
     expect(atcLookup(s, 2, 0, 0, out)).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('IOTLB set index and contexts', () => {
+  it('consecutive pages never evict each other: the whole capacity aligned, all but one way unaligned', () => {
+    // 512 sets of 8 ways; 0x1240_0000 is 512-page aligned, 0x1230_0000 and 2^40 + 7 pages are not
+    for (const [start, pages] of [[0, 4096], [0x1240_0000, 4096], [0x1230_0000, 4096 - 512], [2 ** 40 + 0x7000, 4096 - 512]] as const) {
+      const s = iotlbCreate(4096, 8);
+      for (let p = 0; p < pages; p++) iotlbInsert(s, TAG_DOMAIN, 5, NO_TAG2, 0, start + p * K4, K4, p * K4, 3, 1);
+      expect(s.evictions).toBe(0);
+      for (let p = 0; p < pages; p++) expect(iotlbLookup(s, TAG_DOMAIN, 5, NO_TAG2, 0, start + p * K4 + 8, out)).toBeGreaterThanOrEqual(0);
+      expect([s.hits, s.misses]).toEqual([pages, 0]);
+    }
+  });
+
+  it('iotlbLookupIn in a context number gives what iotlbLookup gives, and never another context\'s entry', () => {
+    const s = iotlbCreate(64, 4);
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 0x5000, K4, 0x9000, 3, 1);
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 2, 0x5000, K4, 0xa000, 1, 0);
+    const c0 = iotlbContext(s, TAG_DOMAIN, 1, NO_TAG2, 0);
+    const c2 = iotlbContext(s, TAG_DOMAIN, 1, NO_TAG2, 2);
+    const c9 = iotlbContext(s, TAG_DOMAIN, 9, NO_TAG2, 0);
+    expect(new Set([c0, c2, c9]).size).toBe(3);
+    expect(iotlbContext(s, TAG_DOMAIN, 1, NO_TAG2, 0)).toBe(c0);
+    // twice each: the first hit is from the sets (and fills the front), the second from the front
+    for (let k = 0; k < 2; k++) {
+      expect(iotlbLookupIn(s, c0, 0x5123, out)).toBeGreaterThanOrEqual(0);
+      expect([out.pa, out.prot, out.dirtyOk, out.pageSize]).toEqual([0x9123, 3, 1, K4]);
+      expect(iotlbLookupIn(s, c2, 0x5123, out)).toBeGreaterThanOrEqual(0);
+      expect([out.pa, out.prot, out.dirtyOk]).toEqual([0xa123, 1, 0]);
+      expect(iotlbLookupIn(s, c9, 0x5123, out)).toBe(-1);
+    }
+    expect([s.hits, s.misses]).toEqual([4, 2]);
   });
 });
