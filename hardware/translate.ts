@@ -436,14 +436,19 @@ const B = {
   gen: 0,
 };
 
+/**
+ * One page through the caches and tables. `looked`: translateBurst's fast
+ * path already looked the IOTLB up (no ATC, PASID 0) and got this index, so
+ * neither cache is asked again (a second lookup would count twice); -2 = not.
+ */
 function translatePage(
-  s: EngineState, d: DomainState, mem: PhysMemPort, iova: number, write: boolean, pasid: number, priv: boolean,
+  s: EngineState, d: DomainState, mem: PhysMemPort, iova: number, write: boolean, pasid: number, priv: boolean, looked: number,
 ): number {
   const access = (write ? ACC_WRITE : ACC_READ) | (priv ? ACC_PRIV : 0);
   const tlb = B.tlb;
   const device = B.device;
   const atc = B.atc;
-  if (atc && atcLookup(atc, device, pasid, iova, tout) >= 0 && cachedOk(write)) {
+  if (looked === -2 && atc && atcLookup(atc, device, pasid, iova, tout) >= 0 && cachedOk(write)) {
     s.stats.atcHits++;
     if (s.checkStale) checkHit(s, d, mem, 'atc', atc, B.iommu, device, pasid, iova, access, priv);
     T.pa = tout.pa;
@@ -457,7 +462,8 @@ function translatePage(
     if (cd) C.tag = cd.asid;
     else cacheable = false;
   }
-  if (cacheable && tlbLookup(tlb, pasid, iova) >= 0 && cachedOk(write)) {
+  const hit = looked !== -2 ? looked : cacheable ? tlbLookup(tlb, pasid, iova) : -1;
+  if (hit >= 0 && cachedOk(write)) {
     s.stats.iotlbHits++;
     let stamp = 0;
     if (s.checkStale) {
@@ -549,6 +555,18 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   // their cache misses overlap instead of stalling each translation. A
   // nested walk reads guest tables the burst itself may write: move as it goes.
   const deferMoves = d.kind === 'paging';
+  // Fast path (paging domain, no ATC, PASID 0): the IOTLB front inline, and
+  // a hit with a current stamp is done here; anything else goes on in
+  // translatePage from that lookup. A call per page boxed its IOVA (a double
+  // above 4 GiB) and cost more than the hit.
+  const tlb = B.tlb;
+  const fastCtx = deferMoves && B.atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0;
+  const tlbGen = tlb.gen;
+  const checkStale = s.checkStale;
+  const gen = B.gen;
+  let hits = 0;
+  let pages = 0;
+  let bytes = 0;
   for (let i = 0; i < accesses.length; i++) {
     const a = accesses[i]!;
     const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
@@ -564,21 +582,33 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
     r.chunkFirst[i] = r.nChunks;
     let status = 0;
     let off = 0;
-    stats.accesses++;
+    // write: prot has PROT_WRITE and the entry INFO_DIRTY_OK; read: PROT_READ (cachedOk)
+    const need = write ? 6 : 1;
+    const userBit = priv ? 0 : 8;
     while (off < len) {
       const cur = iova0 + off;
-      const code = translatePage(s, d, mem, cur, write, pasid, priv);
-      if (code !== 0) {
-        status = code;
-        break;
+      let pa: number;
+      let pageSize: number;
+      const h = fastCtx !== 0 && pasid === 0 ? iotlbLookupIn(tlb, fastCtx, cur, tout) : -2;
+      if (h >= 0 && (tout.info & need) === need && (!checkStale || (gen !== 0 && tlbGen[h] === gen && (tout.info & userBit) === userBit))) {
+        hits++;
+        pa = tout.pa;
+        pageSize = tout.pageSize;
+      } else {
+        const code = translatePage(s, d, mem, cur, write, pasid, priv, h);
+        if (code !== 0) {
+          status = code;
+          break;
+        }
+        pa = T.pa;
+        pageSize = T.pageSize;
       }
-      const inPage = T.pageSize - offsetIn(cur, T.pageSize);
+      const inPage = pageSize - offsetIn(cur, pageSize);
       const n = len - off < inPage ? len - off : inPage;
-      const pa = T.pa;
       if (!deferMoves) moveChunk(mem, zeroCopy, pa, data, off, n, write, a.data === undefined);
       r.pushChunk(cur, pa, n);
-      stats.pages++;
-      stats.bytes += n;
+      pages++;
+      bytes += n;
       off += n;
     }
     r.chunkCount[i] = r.nChunks - r.chunkFirst[i]!;
@@ -594,6 +624,10 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       r.faultAddr[i] = 0;
     }
   }
+  stats.accesses += accesses.length;
+  stats.pages += pages;
+  stats.bytes += bytes;
+  stats.iotlbHits += hits;
   if (deferMoves) {
     for (let i = 0; i < accesses.length; i++) {
       const a = accesses[i]!;
