@@ -244,6 +244,7 @@ export function checkPages(s: Src): string[] {
   const v = asView(s);
   const out: string[] = [];
   const want: Record<number, Record<number, number>> = {};
+  const filledAreas: Record<number, number[]> = {};
   const add = (pagesId: number, a: number, b: number) => {
     const m = (want[pagesId] ??= {});
     for (let i = a; i <= b; i++) m[i] = (m[i] ?? 0) + 1;
@@ -252,7 +253,11 @@ export function checkPages(s: Src): string[] {
     if (!aid.startsWith('obj:')) continue;
     const iopt = ioptOfActor(v, aid);
     if (!iopt) continue;
-    for (const area of iopt.areas) if (area.filled) add(area.pagesId, area.firstIndex, area.lastIndex);
+    for (const area of iopt.areas) {
+      if (!area.filled) continue;
+      add(area.pagesId, area.firstIndex, area.lastIndex);
+      (filledAreas[area.pagesId] ??= []).push(area.id);
+    }
     for (const pin of iopt.accessPins) {
       for (const area of iopt.areas) {
         if (area.last < pin.iova || area.iova > pin.last) continue;
@@ -282,6 +287,9 @@ export function checkPages(s: Src): string[] {
     }
     if (n !== p.npinned) out.push(`iopt_pages ${p.id}: npinned ${p.npinned}, ${n} page(s) in use`);
     if (p.kref <= 0) out.push(`iopt_pages ${p.id}: kref ${p.kref} but still in the table`);
+    const tree = (p.domainAreas ?? []).join(',');
+    const filled = (filledAreas[p.id] ?? []).sort((a, b) => a - b).join(',');
+    if (tree !== filled) out.push(`iopt_pages ${p.id}: domains tree holds areas [${tree}], but the areas filled into domains are [${filled}]`);
     pinned += p.npinned;
   }
   const frames = totalPins(v.world.mem.pm);

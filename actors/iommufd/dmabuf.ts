@@ -12,7 +12,7 @@ import { registerFileKind } from '../kernel.ts';
 import { dmabufPut, getDmabuf } from '../mm/dmabuf.ts';
 import { EINVAL, EOVERFLOW } from '../../uapi/errno.ts';
 import {
-  IOMMU_WRITE, ULONG_MAX, ioptMapPages, type DomainEffect, type IoPagetable, type IoptEnv, type MapResult,
+  IOMMU_WRITE, ULONG_MAX, areaUnfilled, ioptMapPages, type DomainEffect, type IoPagetable, type IoptEnv, type MapResult,
 } from './io_pagetable.ts';
 import { getPages, ioptAllocDmabufPages, pagesRemoveUsers } from './pages.ts';
 import { invokeOp } from './object-actor.ts';
@@ -55,7 +55,7 @@ export function ioptDmabufRevoke(iopt: IoPagetable, env: IoptEnv, pagesIds: read
     if (!area.filled || !pagesIds.includes(area.pagesId)) continue;
     for (const d of iopt.domains) effects.push({ op: 'unmap', domainId: d.id, iova: area.iova, length: area.last - area.iova + 1n });
     pagesRemoveUsers(env, getPages(env, area.pagesId), area.firstIndex, area.lastIndex);
-    area.filled = false;
+    areaUnfilled(env, area);
   }
   return effects;
 }

@@ -414,7 +414,7 @@ function fillAreaDomains(iopt: IoPagetable, env: IoptEnv, area: IoptArea, effect
     }
     effects.push(mapEffect(env, area, d.id));
   }
-  area.filled = true;
+  areaFilled(env, area);
   return 0;
 }
 
@@ -422,8 +422,25 @@ function unfillAreaDomains(iopt: IoPagetable, env: IoptEnv, area: IoptArea, effe
   for (const d of iopt.domains) effects.push(unmapEffect(area, d.id));
   if (area.filled) {
     pagesRemoveUsers(env, pagesOf(env, area), area.firstIndex, area.lastIndex);
-    area.filled = false;
+    areaUnfilled(env, area);
   }
+}
+
+/** The area became a domain user of its pages: iopt_area_fill_domain(s) inserts it into pages->domains_itree. */
+export function areaFilled(env: IoptEnv, area: IoptArea): void {
+  area.filled = true;
+  const ids = (pagesOf(env, area).domainAreas ??= []);
+  let i = ids.length;
+  while (i > 0 && ids[i - 1]! > area.id) i--;
+  ids.splice(i, 0, area.id);
+}
+
+/** The area left its pages' domain users (iopt_area_unfill_domain(s)). */
+export function areaUnfilled(env: IoptEnv, area: IoptArea): void {
+  area.filled = false;
+  const ids = (pagesOf(env, area).domainAreas ??= []);
+  const i = ids.indexOf(area.id);
+  if (i >= 0) ids.splice(i, 1);
 }
 
 function removeAreaAt(iopt: IoPagetable, env: IoptEnv, index: number): IoptArea {
@@ -841,6 +858,14 @@ function areaSplit(iopt: IoPagetable, env: IoptEnv, index: number, iova: bigint)
   }
   pagesGet(pages);
   iopt.areas.splice(index, 1, lhs, rhs);
+  if (area.filled && env.variant !== 'B12') {
+    // The halves replace the area in the pages' domains tree.  B12
+    // (spec/bugs.md, "Fix missing update of domains_itree after splitting
+    // iopt_area"): the tree kept the node of the area that is gone.
+    areaUnfilled(env, area);
+    areaFilled(env, lhs);
+    areaFilled(env, rhs);
+  }
   return 0;
 }
 
@@ -937,7 +962,7 @@ function fillDomain(iopt: IoPagetable, env: IoptEnv, d: IoptDomain, effects: Dom
   const undo = (errno: number) => {
     for (const a of done) {
       pagesRemoveUsers(env, pagesOf(env, a), a.firstIndex, a.lastIndex);
-      a.filled = false;
+      areaUnfilled(env, a);
     }
     effects.length = 0;
     return errno;
@@ -952,14 +977,14 @@ function fillDomain(iopt: IoPagetable, env: IoptEnv, d: IoptDomain, effects: Dom
     if (first) {
       const pe = pagesAddUsers(env, pagesOf(env, area), area.firstIndex, area.lastIndex);
       if (pe) return undo(pe);
-      area.filled = true;
+      areaFilled(env, area);
       done.push(area);
     }
     const me = shouldFail(env, 'iopt_domain_map');
     if (me) {
       if (first) {
         pagesRemoveUsers(env, pagesOf(env, area), area.firstIndex, area.lastIndex);
-        area.filled = false;
+        areaUnfilled(env, area);
         done.pop();
       }
       return undo(me);
@@ -981,7 +1006,7 @@ export function ioptRemoveDomain(iopt: IoPagetable, env: IoptEnv, domainId: numb
     effects.push(unmapEffect(area, domainId));
     if (last && area.filled) {
       pagesRemoveUsers(env, pagesOf(env, area), area.firstIndex, area.lastIndex);
-      area.filled = false;
+      areaUnfilled(env, area);
     }
   }
   ioptRemoveReserved(iopt, domainOwner(domainId));

@@ -40,7 +40,7 @@ export const U64_MAX = 0xffffffffffffffffn;
 const worldFailpoint = (c: unknown, site: string) => shouldFail(c as World, site);
 
 export function ioptEnv(world: World): PagesEnv {
-  return { world: world.mem, pagesTable: world.pages, failpoint: worldFailpoint, failCtx: world };
+  return { world: world.mem, pagesTable: world.pages, failpoint: worldFailpoint, failCtx: world, variant: world.config.variant ?? undefined };
 }
 
 export interface IoasData {

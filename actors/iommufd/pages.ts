@@ -46,6 +46,8 @@ export interface PagesEnv {
   pagesTable: PagesTable;
   failpoint?: Failpoint;
   failCtx?: unknown;
+  /** The bug variant the model runs (spec/bugs.md), for the few that live in the io_pagetable. */
+  variant?: string;
 }
 
 export function shouldFail(env: PagesEnv, name: string): number {
@@ -79,6 +81,12 @@ export interface IoptPages {
   users: Record<number, number>;
   /** dma-buf pages only: the exporter revoked the attachment (it never comes back). */
   revoked?: boolean;
+  /**
+   * pages->domains_itree: the areas of these pages that are filled into
+   * domains (ids, ascending), which decides what a domain still needs
+   * when one of them goes.  Kept by the io_pagetable's fill and unfill.
+   */
+  domainAreas: number[];
 }
 
 export interface PagesTable {
@@ -102,9 +110,9 @@ function callerMm(env: PagesEnv, pid: number): Mm {
   return mm;
 }
 
-function newPages(env: PagesEnv, fields: Omit<IoptPages, 'id' | 'kref' | 'npinned' | 'pfns' | 'users' | 'revoked'>): IoptPages {
+function newPages(env: PagesEnv, fields: Omit<IoptPages, 'id' | 'kref' | 'npinned' | 'pfns' | 'users' | 'revoked' | 'domainAreas'>): IoptPages {
   const id = env.pagesTable.nextId++;
-  const p: IoptPages = { id, kref: 1, npinned: 0, pfns: {}, users: {}, ...fields };
+  const p: IoptPages = { id, kref: 1, npinned: 0, pfns: {}, users: {}, ...fields, domainAreas: [] };
   env.pagesTable.pages[id] = p;
   return p;
 }
