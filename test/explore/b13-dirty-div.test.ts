@@ -6,22 +6,11 @@
  * 64 * page_size, which wraps to 0 in 64 bits.  Fixed: one bit, cleared.
  */
 import { describe, expect, it } from 'vitest';
-import { Simulation } from '../../actors/sim.ts';
-import { spawnProc } from '../../actors/api.ts';
-import { IOMMU_TEST_CMD } from '../../uapi/ioctl.ts';
-import { decode } from '../../uapi/layout.ts';
-import * as S from '../../uapi/structs.ts';
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_DIRTY_TRACKING_ENABLE } from '../../uapi/enums.ts';
-import { mockDomainArg } from '../../explore/scenario.ts';
+import { mockDeviceOnIoas } from '../helpers/mock-device.ts';
 
 function fixture(variant: string | null) {
-  const sim = new Simulation({ seed: 1, config: { variant } });
-  const p = spawnProc(sim);
-  const ifd = p.openIommufd();
-  const ioas = ifd.ioasAlloc().out.out_ioas_id;
-  const md = p.ioctl(ifd.fd, IOMMU_TEST_CMD, mockDomainArg(ioas));
-  expect(md.errno).toBe(0);
-  const dev = (decode(S.iommu_test_cmd_views.mock_domain, md.arg) as { mock_domain: { out_idev_id: number } }).mock_domain.out_idev_id;
+  const { p, ifd, ioas, dev } = mockDeviceOnIoas(variant);
   const h = ifd.hwptAlloc({ dev_id: dev, pt_id: ioas, flags: IOMMU_HWPT_ALLOC_DIRTY_TRACKING, data_type: 0, data_len: 0, data_uptr: 0n });
   expect(h.errno).toBe(0);
   const hwpt = h.out.out_hwpt_id;

@@ -5,25 +5,11 @@
  * variant builds a plain paging HWPT from it.
  */
 import { describe, expect, it } from 'vitest';
-import { Simulation } from '../../actors/sim.ts';
-import { spawnProc } from '../../actors/api.ts';
-import { IOMMU_TEST_CMD } from '../../uapi/ioctl.ts';
-import { decode } from '../../uapi/layout.ts';
-import * as S from '../../uapi/structs.ts';
 import { EINVAL } from '../../uapi/errno.ts';
 import { IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_DATA_SELFTEST } from '../../uapi/enums.ts';
-import { mockDomainArg } from '../../explore/scenario.ts';
+import { mockDeviceOnIoas } from '../helpers/mock-device.ts';
 
-function fixture(variant: string | null) {
-  const sim = new Simulation({ seed: 1, config: { variant } });
-  const p = spawnProc(sim);
-  const ifd = p.openIommufd();
-  const ioas = ifd.ioasAlloc().out.out_ioas_id;
-  const md = p.ioctl(ifd.fd, IOMMU_TEST_CMD, mockDomainArg(ioas));
-  expect(md.errno).toBe(0);
-  const dev = (decode(S.iommu_test_cmd_views.mock_domain, md.arg) as { mock_domain: { out_idev_id: number } }).mock_domain.out_idev_id;
-  return { ifd, ioas, dev };
-}
+const fixture = mockDeviceOnIoas;
 
 describe('B25: HWPT_ALLOC with a data type and no data', () => {
   it.each([null, 'B25'])('variant %s: NONE with data is EINVAL in both', (variant) => {
