@@ -38,12 +38,26 @@ static void map4k(uint64_t iova, uint64_t pa) {
   words[e + 1] = (uint32_t)(pa >> 32);
 }
 
+/* The JS walkers remember the last level-1 table reached (hardware/pagetable/
+ * walkers.ts W1: key = iova >> 30, valid while the table's generation is the
+ * same) and skip the upper levels when the next IOVA shares it; over 1 GiB
+ * every walk after the first does. The C does the same, or it would walk two
+ * levels more than the JS. */
+static uint32_t table_gen = 1;
+static uint64_t w1_key = UINT64_MAX;
+static uint32_t w1_gen, w1_node;
+
 /* returns pa or UINT64_MAX on fault */
 static inline uint64_t walk(uint64_t iova, int write) {
   uint32_t hi = (uint32_t)(iova >> 32), lo = (uint32_t)iova;
   uint32_t node = root, dlo = 0, dhi = 0;
-  int lvl;
-  for (lvl = 3;; lvl--) {
+  int lvl = 3;
+  uint64_t key = iova >> 30;
+  if (key == w1_key && w1_gen == table_gen) {
+    node = w1_node;
+    lvl = 1;
+  }
+  for (;; lvl--) {
     int s = 12 + 9 * lvl;
     uint32_t idx = s >= 32 ? (hi >> (s - 32)) & 511 : ((lo >> s) | (s > 0 ? (hi << (32 - s)) : 0)) & 511;
     uint32_t e = node * NODE_WORDS + idx * 2;
@@ -51,6 +65,11 @@ static inline uint64_t walk(uint64_t iova, int write) {
     if ((dlo & 3) == 0) return UINT64_MAX;
     if (lvl == 0 || (dlo & 0x80)) break;
     node = (dlo >> 12) + (dhi & 0xfffff) * 1048576u;
+    if (lvl == 2) {
+      w1_key = key;
+      w1_gen = table_gen;
+      w1_node = node;
+    }
   }
   if (write ? !(dlo & 2) : !(dlo & 1)) return UINT64_MAX;
   uint64_t off = iova & ((1ull << (12 + 9 * lvl)) - 1);
