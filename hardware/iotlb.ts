@@ -459,34 +459,38 @@ export function iotlbInsert(
   const setIdx = setOf(s, ctxHash(tag, tag2, m0), l2, pnLo, pnHi);
   const first = setIdx * ways;
   const b = first * KW;
+  // one pass: the slot with this key (refresh in place), else the first free way
   let slot = -1;
+  let free = -1;
   for (let w = 0; w < ways; w++) {
     const o = b + w;
-    if (keys[o] === pnLo && keys[o + ways] === m && keys[o + 2 * ways] === tag && keys[o + 3 * ways] === tag2 && keys[o + 4 * ways] === pnHi) {
-      slot = first + w; // refresh in place
+    const mk = keys[o + ways]!;
+    if (keys[o] === pnLo && mk === m && keys[o + 2 * ways] === tag && keys[o + 3 * ways] === tag2 && keys[o + 4 * ways] === pnHi) {
+      slot = first + w;
       break;
     }
+    if (free < 0 && (mk & META_VALID) === 0) free = w;
   }
-  if (slot < 0) {
-    for (let w = 0; w < ways; w++) {
-      if ((keys[b + ways + w]! & META_VALID) === 0) {
-        slot = first + w;
-        break;
-      }
-    }
-  }
+  if (slot < 0 && free >= 0) slot = first + free;
   if (slot < 0) {
     const set = setIdx;
     const v = s.victim[set]!;
     s.victim[set] = v + 1 === ways ? 0 : v + 1;
     slot = first + v;
-    clearEntry(s, slot, b + v);
     s.evictions++;
   }
   const o = b + (slot - first);
-  // a refresh in place changes what the slot gives (an evicted or free slot has no copy)
-  l0Drop(s, slot, o);
-  if ((keys[o + ways]! & META_VALID) === 0) addSize(s, l2);
+  // every field is overwritten below, so an evicted entry is not cleared first; a refresh or an
+  // eviction changes what the slot gives, so its front copy goes (a free slot has none)
+  const old = keys[o + ways]!;
+  if ((old & META_VALID) !== 0) {
+    l0Drop(s, slot, o);
+    const oldL2 = (old >>> 20) & 63;
+    if (oldL2 !== l2) {
+      dropSize(s, oldL2);
+      addSize(s, l2);
+    }
+  } else addSize(s, l2);
   keys[o] = pnLo;
   keys[o + ways] = m;
   keys[o + 2 * ways] = tag;
