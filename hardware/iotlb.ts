@@ -91,6 +91,12 @@ export interface IotlbState {
   fills: number;
   evictions: number;
   /**
+   * Writes to the arrays above (insert, clear, re-stamp): a snapshot reuses
+   * its sparse copy of them while this stays the same (derived state, not
+   * snapshotted; engineSnapshot in translate.ts).
+   */
+  writes: number;
+  /**
    * Direct-mapped copies (see the file header), L0_W words each: pnLo,
    * L0_KEY (pnHi, context id, log2), slot << 4 | info, output pfn.
    */
@@ -141,6 +147,7 @@ export function iotlbCreate(capacity = 4096, ways = 8): IotlbState {
     misses: 0,
     fills: 0,
     evictions: 0,
+    writes: 0,
     ...l0,
   };
 }
@@ -300,6 +307,7 @@ function fillOut(s: IotlbState, i: number, l2: number, lo: number, out: TlbOut):
 /** Re-stamps slot `i` (see IotlbState.gen) after the engine verified it against the current table. */
 export function iotlbStamp(s: IotlbState, i: number, gen: number, userOk: number): void {
   l0Drop(s, i, slotOff(s, i));
+  s.writes++;
   s.gen[i] = gen;
   s.info[i] = (s.info[i]! & ~INFO_USER_OK) | (userOk ? INFO_USER_OK : 0);
 }
@@ -430,6 +438,7 @@ function addSize(s: IotlbState, l2: number): void {
 function clearEntry(s: IotlbState, i: number, o: number): void {
   const ways = s.ways;
   l0Drop(s, i, o);
+  s.writes++;
   dropSize(s, (s.keys[o + ways]! >>> 20) & 63);
   for (let k = 0; k < KW; k++) s.keys[o + k * ways] = 0;
   s.pa[i] = 0;
@@ -480,6 +489,7 @@ export function iotlbInsert(
     s.evictions++;
   }
   const o = b + (slot - first);
+  s.writes++;
   // every field is overwritten below, so an evicted entry is not cleared first; a refresh or an
   // eviction changes what the slot gives, so its front copy goes (a free slot has none)
   const old = keys[o + ways]!;
