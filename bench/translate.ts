@@ -32,6 +32,7 @@ import {
   BurstResults, engineAddPagingDomain, engineAttach, engineCreate, engineMap, translateBurst, type DmaAccess, type PhysMemPort,
 } from '../hardware/translate.ts';
 import { measureDma } from './lib/dma-e2e.ts';
+import { xorshift32 } from './lib/xorshift.ts';
 
 const GIB = 2 ** 30;
 const PA_BASE = 2 ** 32;
@@ -39,19 +40,7 @@ const N = Number(process.env.BENCH_N ?? 20_000_000);
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const SEED = 2463534242;
 
-function xorshiftSeq(n: number): Uint32Array {
-  const a = new Uint32Array(n);
-  let x = SEED;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    a[i] = x & 0x3fffffff;
-  }
-  return a;
-}
+const xorshiftSeq = (n: number): Uint32Array => xorshift32(n, SEED, (x) => x & 0x3fffffff);
 
 /** L: 95% in a hot 8 MiB window (2048 pages), 5% uniform; derived from U so it is seeded too. */
 function localSeq(u: Uint32Array): Uint32Array {

@@ -20,6 +20,7 @@ import { translationActor } from '../../actors/invariants-hw.ts';
 import { physMemPort } from '../../actors/hw/physmem-port.ts';
 import { BurstResults, translateBurst, type DmaAccess } from '../../hardware/translate.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../uapi/enums.ts';
+import { xorshift32 } from './xorshift.ts';
 
 export const BURST = 256;
 const MIB64 = 64 << 20;
@@ -27,17 +28,7 @@ const PAGES = MIB64 / 4096;
 const IOVA = 0x1_0000_0000;
 
 export function xorshiftPages(n: number, seed = 2463534242): Uint32Array {
-  const a = new Uint32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    a[i] = x % PAGES;
-  }
-  return a;
+  return xorshift32(n, seed, (x) => x % PAGES);
 }
 
 export function dmaSetup(): Simulation {
