@@ -1,8 +1,9 @@
 /**
  * IOAS_MAP + IOAS_UNMAP pairs per second end to end through the raw ABI
  * (`Simulation.ioctl` with packed struct bytes) with the journal written to
- * a file in the system temp directory (as `run` writes one), next to the bare xstate delivery rate of the same number of
- * messages (createActor on a trivial machine, actor.send per message).
+ * a file in the system temp directory (as `run` writes one), next to the
+ * bare xstate delivery rate of the same number of messages (createActor on
+ * a trivial machine, actor.send per message).
  *
  * Flags: --pairs=N (default 20000), --rounds=R (best of R, default 5), after
  * a warm-up of 10000 pairs (the JIT settles late on this path).
