@@ -99,6 +99,20 @@ function ictxOf(env: Envelope): string | null {
   return null;
 }
 
+/**
+ * The contexts a per-context check looks at, with their data: the one the
+ * delivery concerns, or every context ever opened when there is no delivery.
+ */
+function contextsToCheck(v: CheckView): { id: string; d: IctxData }[] {
+  const out: { id: string; d: IctxData }[] = [];
+  const one = v.env ? ictxOf(v.env) : null;
+  for (const id of v.env ? (one ? [one] : []) : ictxIds(v.sim, v.memo)) {
+    const d = ictxData(v.sim, id);
+    if (d) out.push({ id, d });
+  }
+  return out;
+}
+
 /** Types whose objects hold no users reference on another object. */
 const NO_HOLDERS = new Set(['ioas']);
 
@@ -149,10 +163,7 @@ registerInvariant({
   name: 'refcount',
   description: 'object users = 1 (table) + short-term holders (in-flight calls) + long-term holders, never negative',
   check(v) {
-    const ids = v.env ? [ictxOf(v.env)].filter((x): x is string => x !== null) : ictxIds(v.sim, v.memo);
-    for (const id of ids) {
-      const d = ictxData(v.sim, id);
-      if (!d) continue;
+    for (const { id, d } of contextsToCheck(v)) {
       const m = checkTable(d, id);
       if (m) return m;
     }
@@ -237,10 +248,7 @@ registerInvariant({
   name: 'auto-hwpt-populated',
   description: "a device that reused an automatic HWPT from an IOAS's list (the HWPT has ≥ 2 attachments) is on a domain that has joined the IOAS (mirrors its mappings)",
   check(v) {
-    const ids = v.env ? [ictxOf(v.env)].filter((x): x is string => x !== null) : ictxIds(v.sim, v.memo);
-    for (const id of ids) {
-      const d = ictxData(v.sim, id);
-      if (!d) continue;
+    for (const { id, d } of contextsToCheck(v)) {
       for (const k in d.table.entries) {
         const e = d.table.entries[k]!;
         if (e.type !== 'hwpt_paging' || e.state !== 'live') continue;
@@ -268,10 +276,7 @@ registerInvariant({
       for (const [grp, n] of Object.entries(st?.responses ?? {})) if (n > 1) return `${v.env.dst} got ${n} responses for page-request group ${grp}`;
       return null;
     }
-    const ids = v.env ? [ictxOf(v.env)].filter((x): x is string => x !== null) : ictxIds(v.sim, v.memo);
-    for (const id of ids) {
-      const d = ictxData(v.sim, id);
-      if (!d) continue;
+    for (const { id, d } of contextsToCheck(v)) {
       for (const k in d.table.entries) {
         const e = d.table.entries[k]!;
         if (e.type !== 'fault') continue;
