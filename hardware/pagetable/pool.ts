@@ -38,7 +38,19 @@ export interface PoolState {
    * byte image (engineSnapshot stores it beside the image).
    */
   genSeq: number;
+  /**
+   * The walkers' memory of the last level-1 table each format's walk
+   * reached (walkers.ts): LAST_TABLE_WORDS per format id. Int32: the fast
+   * walk compares them as small integers (generations past 2^31 are never
+   * remembered). Derived state, not in the byte image: a restored pool
+   * starts with none (generation 0 is never handed out).
+   */
+  lastTable: Int32Array;
 }
+
+/** lastTable words per format: table generation, key, node, x86 path bits */
+export const LAST_TABLE_WORDS = 4;
+const LAST_TABLE_FORMATS = 8;
 
 export function poolCreate(initialNodes = 64): PoolState {
   const cap = Math.max(2, initialNodes | 0);
@@ -50,6 +62,7 @@ export function poolCreate(initialNodes = 64): PoolState {
     top: 1,
     live: 0,
     genSeq: 0,
+    lastTable: new Int32Array(LAST_TABLE_WORDS * LAST_TABLE_FORMATS),
   };
 }
 
@@ -135,6 +148,7 @@ export function poolRestore(bytes: Uint8Array): PoolState {
     top,
     live: hdr[4]!,
     genSeq: 0,
+    lastTable: new Int32Array(LAST_TABLE_WORDS * LAST_TABLE_FORMATS),
   };
   let off = 24;
   p.used.set(new Uint16Array(buf.buffer, off, top));

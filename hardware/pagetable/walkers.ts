@@ -5,40 +5,29 @@
 // One walk per format, results and side effects identical to
 // radix.ts's ptWalkGeneric (test/hardware/walkers.test.ts checks both).
 
-import {
-  ACC_PRIV, ACC_UPDATE, ACC_WRITE, FAULT_ACCESS, FAULT_ADDRESS_SIZE, FAULT_PERMISSION, FAULT_TRANSLATION,
-} from './format.ts';
+import { FAULT_ACCESS, FAULT_ADDRESS_SIZE, FAULT_PERMISSION, FAULT_TRANSLATION } from './format.ts';
 import type { PoolState } from './pool.ts';
 import { FORMATS } from './registry.ts';
 import { walkFault, type TableState, type WalkOut } from './walk_types.ts';
 
-// Each walker remembers the last level-1 table it reached (W<format>): a
-// walk whose IOVA shares the bits above that table's reach, in the same
-// table of the same pool at the same generation, starts there. The
-// generation (TableState.gen) changes with every software change of the
-// descriptors and the walk itself only ever writes leaves, so the upper
-// entries it skips are the ones it would have read. Not model state: no
-// result, fault or side effect depends on it.
-interface LastTable {
-  t: TableState | null;
-  pool: PoolState | null;
-  gen: number;
-  key: number;
-  node: number;
-  path: number;
-}
+// Each format has two walks. The full one remembers the last level-1
+// table it reached in the pool's lastTable words for the format (pool.ts):
+// a walk whose IOVA shares the bits above that table's reach, in the table
+// of that generation, starts there. A generation names one table of the
+// pool and changes with every software change of its descriptors, and the
+// walk itself only ever writes leaves, so the upper entries it skips are
+// the ones it would have read. The exported walk is the fast path over
+// those words. Not model state: no result, fault or side effect depends on it.
 
 // keep every import used whatever the formats need
-void ACC_PRIV;
 void FAULT_ACCESS;
 const F0 = FORMATS[0]!;
-/** last level-1 table reached by walkMock (see the file header) */
-const W0: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
 
-/** mock: 2..5 levels, 2048-byte granule */
-export function walkMock(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+/** mock, the whole walk: 2..5 levels, 2048-byte granule */
+function walkMockFull(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F0);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -48,8 +37,8 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
   let lvl = 0;
   const key = hi * 8 + (lo >>> 29);
   found: {
-    if (key === W0.key && t === W0.t && t.gen === W0.gen && pool === W0.pool) {
-      node = W0.node;
+    if (key === last[1] && t.gen === last[0]) {
+      node = last[2]!;
     } else {
       if (t.levels > 4) {
         // level 4 (level 5)
@@ -78,11 +67,9 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
           break found;
         }
         node = dlo >>> 12;
-        W0.t = t;
-        W0.pool = pool;
-        W0.gen = t.gen;
-        W0.key = key;
-        W0.node = node;
+        last[0] = t.gen <= 0x7fffffff ? t.gen : 0;
+        last[1] = key;
+        last[2] = node;
       }
     }
     // level 1 (level 2)
@@ -101,7 +88,7 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
     if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 0, F0);
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
+  const write = (access & 2) !== 0;
   if (write ? (dhi & 0x40000000) === 0 : (dhi & 0x20000000) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F0);
   out.dirtyOk = 1; // no hardware A/D updates: dirtiness is injected
   out.prot = (dhi >>> 29) & 3;
@@ -123,14 +110,42 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
   return 0;
 }
 
-const F1 = FORMATS[1]!;
-/** last level-1 table reached by walkVtdSl (see the file header) */
-const W1: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
+/** mock: 2..5 levels, 2048-byte granule */
+export function walkMock(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 8 + (lo >>> 29) === last[1] && t.gen === last[0])) break fast;
+    const words = pool.words;
+    let e = (last[2]! << 10) | (((lo >>> 20) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x1) === 0 || (dlo & 0xe00) === 0x0) break fast;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 11) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x1) === 0) break fast;
+    const dhi = words[e + 1]! | 0;
+    const write = (access & 2) !== 0;
+    if (write ? (dhi & 0x40000000) === 0 : (dhi & 0x20000000) === 0) break fast;
+    out.dirtyOk = 1; // no hardware A/D updates: dirtiness is injected
+    out.prot = (dhi >>> 29) & 3;
+    out.pa = (dhi & 0xfffff) * 2147483648 + ((dlo >>> 12) & 0xffffffff) * 2048 + (lo & 0x7ff);
+    out.pageSize = 2048;
+    out.level = 1;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkMockFull(pool, t, iova, access, out);
+}
 
-/** vtd-sl: 3..5 levels, 4096-byte granule */
-export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+const F1 = FORMATS[1]!;
+
+/** vtd-sl, the whole walk: 3..5 levels, 4096-byte granule */
+function walkVtdSlFull(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F1);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -140,8 +155,8 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
   let lvl = 0;
   const key = hi * 4 + (lo >>> 30);
   found: {
-    if (key === W1.key && t === W1.t && t.gen === W1.gen && pool === W1.pool) {
-      node = W1.node;
+    if (key === last[5] && t.gen === last[4]) {
+      node = last[6]!;
     } else {
       if (t.levels > 4) {
         // level 4 (level 5)
@@ -169,11 +184,9 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
         break found;
       }
       node = dlo >>> 12;
-      W1.t = t;
-      W1.pool = pool;
-      W1.gen = t.gen;
-      W1.key = key;
-      W1.node = node;
+      last[4] = t.gen <= 0x7fffffff ? t.gen : 0;
+      last[5] = key;
+      last[6] = node;
     }
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
@@ -191,11 +204,11 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
     if ((dlo & 0x3) === 0) return walkFault(out, FAULT_TRANSLATION, 0, F1);
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
+  const write = (access & 2) !== 0;
   if (write ? (dlo & 2) === 0 : (dlo & 1) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F1);
   let dirtyOk = 1;
   if (t.tracking) {
-    if ((access & ACC_UPDATE) !== 0) {
+    if ((access & 4) !== 0) {
       const nlo = dlo | 0x100 | (write ? 0x200 : 0); // A, D
       if (nlo !== dlo) words[e] = nlo;
     }
@@ -221,14 +234,50 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
   return 0;
 }
 
-const F2 = FORMATS[2]!;
-/** last level-1 table reached by walkVtdFl (see the file header) */
-const W2: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
+/** vtd-sl: 3..5 levels, 4096-byte granule */
+export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[5] && t.gen === last[4])) break fast;
+    const words = pool.words;
+    let e = (last[6]! << 10) | (((lo >>> 21) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x3) === 0 || (dlo & 0x80) === 0x80) break fast;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 12) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x3) === 0) break fast;
+    const dhi = words[e + 1]! | 0;
+    const write = (access & 2) !== 0;
+    if (write ? (dlo & 2) === 0 : (dlo & 1) === 0) break fast;
+    let dirtyOk = 1;
+    if (t.tracking) {
+      if ((access & 4) !== 0) {
+        const nlo = dlo | 0x100 | (write ? 0x200 : 0); // A, D
+        if (nlo !== dlo) words[e] = nlo;
+      }
+      dirtyOk = (dlo & 0x300) === 0x300 ? 1 : 0;
+    }
+    out.prot = dlo & 3;
+    out.dirtyOk = dirtyOk;
+    out.pa = (dhi & 0xfffff) * 4294967296 + (((dlo & 0xfffff000) | (lo & 0xfff)) >>> 0);
+    out.pageSize = 4096;
+    out.level = 1;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkVtdSlFull(pool, t, iova, access, out);
+}
 
-/** vtd-fl: 4..5 levels, 4096-byte granule */
-export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+const F2 = FORMATS[2]!;
+
+/** vtd-fl, the whole walk: 4..5 levels, 4096-byte granule */
+function walkVtdFlFull(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F2);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -239,9 +288,9 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
   let lvl = 0;
   const key = hi * 4 + (lo >>> 30);
   found: {
-    if (key === W2.key && t === W2.t && t.gen === W2.gen && pool === W2.pool) {
-      node = W2.node;
-      path = W2.path;
+    if (key === last[9] && t.gen === last[8]) {
+      node = last[10]!;
+      path = last[11]! | 0;
     } else {
       if (t.levels > 4) {
         // level 4 (level 5)
@@ -270,12 +319,10 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
         break found;
       }
       node = dlo >>> 12;
-      W2.t = t;
-      W2.pool = pool;
-      W2.gen = t.gen;
-      W2.key = key;
-      W2.node = node;
-      W2.path = path;
+      last[8] = t.gen <= 0x7fffffff ? t.gen : 0;
+      last[9] = key;
+      last[10] = node;
+      last[11] = path;
     }
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
@@ -295,10 +342,10 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
     path &= dlo;
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
-  if ((access & ACC_PRIV) === 0 && (path & 4) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F2);
+  const write = (access & 2) !== 0;
+  if ((access & 8) === 0 && (path & 4) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F2);
   if (write && (path & 2) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F2);
-  if ((access & ACC_UPDATE) !== 0) {
+  if ((access & 4) !== 0) {
     const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D
     if (nlo !== dlo) words[e] = nlo;
   }
@@ -322,14 +369,49 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
   return 0;
 }
 
-const F3 = FORMATS[3]!;
-/** last level-1 table reached by walkSmmuS1 (see the file header) */
-const W3: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
+/** vtd-fl: 4..5 levels, 4096-byte granule */
+export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[9] && t.gen === last[8])) break fast;
+    const words = pool.words;
+    let e = (last[10]! << 10) | (((lo >>> 21) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x81) !== 0x1) break fast;
+    let path = (last[11]! | 0) & dlo;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 12) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x1) === 0) break fast;
+    path &= dlo;
+    const dhi = words[e + 1]! | 0;
+    const write = (access & 2) !== 0;
+    if ((access & 8) === 0 && (path & 4) === 0) break fast;
+    if (write && (path & 2) === 0) break fast;
+    if ((access & 4) !== 0) {
+      const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D
+      if (nlo !== dlo) words[e] = nlo;
+    }
+    out.prot = 1 | (path & 2);
+    out.dirtyOk = (dlo & 0x60) === 0x60 ? 1 : 0;
+    out.pa = (dhi & 0xfffff) * 4294967296 + (((dlo & 0xfffff000) | (lo & 0xfff)) >>> 0);
+    out.pageSize = 4096;
+    out.level = 1;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkVtdFlFull(pool, t, iova, access, out);
+}
 
-/** smmuv3-s1: 2..4 levels, 4096-byte granule */
-export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+const F3 = FORMATS[3]!;
+
+/** smmuv3-s1, the whole walk: 2..4 levels, 4096-byte granule */
+function walkSmmuS1Full(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F3);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -339,8 +421,8 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
   let lvl = 0;
   const key = hi * 4 + (lo >>> 30);
   found: {
-    if (key === W3.key && t === W3.t && t.gen === W3.gen && pool === W3.pool) {
-      node = W3.node;
+    if (key === last[13] && t.gen === last[12]) {
+      node = last[14]!;
     } else {
       if (t.levels > 3) {
         // level 3 (LPAE level 0)
@@ -361,11 +443,9 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
           break found;
         }
         node = dlo >>> 12;
-        W3.t = t;
-        W3.pool = pool;
-        W3.gen = t.gen;
-        W3.key = key;
-        W3.node = node;
+        last[12] = t.gen <= 0x7fffffff ? t.gen : 0;
+        last[13] = key;
+        last[14] = node;
       }
     }
     // level 1 (LPAE level 2)
@@ -385,13 +465,13 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
     if ((dlo & 0x3) !== 0x3) return walkFault(out, FAULT_TRANSLATION, 0, F3);
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
+  const write = (access & 2) !== 0;
   const ro = (dlo & 0x80) !== 0;
   const dbm = (dhi & 0x80000) !== 0 && t.tracking;
   if ((dlo & 0x400) === 0 && !t.ha) return walkFault(out, FAULT_ACCESS, lvl, F3);
-  if ((access & ACC_PRIV) === 0 && (dlo & 0x40) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F3);
+  if ((access & 8) === 0 && (dlo & 0x40) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F3);
   if (write && ro && !dbm) return walkFault(out, FAULT_PERMISSION, lvl, F3);
-  if ((access & ACC_UPDATE) !== 0) {
+  if ((access & 4) !== 0) {
     let nlo = dlo | 0x400; // AF
     if (write && ro) nlo &= ~0x80; // writable-clean -> writable-dirty
     if (nlo !== dlo) words[e] = nlo;
@@ -416,14 +496,41 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
   return 0;
 }
 
-const F4 = FORMATS[4]!;
-/** last level-1 table reached by walkSmmuS2 (see the file header) */
-const W4: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
+/** smmuv3-s1: 2..4 levels, 4096-byte granule */
+export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[13] && t.gen === last[12])) break fast;
+    const words = pool.words;
+    let e = (last[14]! << 10) | (((lo >>> 21) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x3) !== 0x3) break fast;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 12) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x3) !== 0x3) break fast;
+    const dhi = words[e + 1]! | 0;
+    if ((dlo & 0x480) !== 0x400 || ((access & 8) === 0 && (dlo & 0x40) === 0)) break fast; // AF, not read-only; AP[1]
+    out.prot = 3;
+    out.dirtyOk = 1;
+    out.pa = (dhi & 0xffff) * 4294967296 + (((dlo & 0xfffff000) | (lo & 0xfff)) >>> 0);
+    out.pageSize = 4096;
+    out.level = 3;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkSmmuS1Full(pool, t, iova, access, out);
+}
 
-/** smmuv3-s2: 2..4 levels, 4096-byte granule */
-export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+const F4 = FORMATS[4]!;
+
+/** smmuv3-s2, the whole walk: 2..4 levels, 4096-byte granule */
+function walkSmmuS2Full(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F4);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -433,8 +540,8 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
   let lvl = 0;
   const key = hi * 4 + (lo >>> 30);
   found: {
-    if (key === W4.key && t === W4.t && t.gen === W4.gen && pool === W4.pool) {
-      node = W4.node;
+    if (key === last[17] && t.gen === last[16]) {
+      node = last[18]!;
     } else {
       if (t.levels > 3) {
         // level 3 (LPAE level 0)
@@ -455,11 +562,9 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
           break found;
         }
         node = dlo >>> 12;
-        W4.t = t;
-        W4.pool = pool;
-        W4.gen = t.gen;
-        W4.key = key;
-        W4.node = node;
+        last[16] = t.gen <= 0x7fffffff ? t.gen : 0;
+        last[17] = key;
+        last[18] = node;
       }
     }
     // level 1 (LPAE level 2)
@@ -479,12 +584,12 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
     if ((dlo & 0x3) !== 0x3) return walkFault(out, FAULT_TRANSLATION, 0, F4);
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
+  const write = (access & 2) !== 0;
   const w = (dlo & 0x80) !== 0;
   const dbm = (dhi & 0x80000) !== 0 && t.tracking;
   if ((dlo & 0x400) === 0 && !t.ha) return walkFault(out, FAULT_ACCESS, lvl, F4);
   if (write ? !w && !dbm : (dlo & 0x40) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F4);
-  if ((access & ACC_UPDATE) !== 0) {
+  if ((access & 4) !== 0) {
     const nlo = dlo | 0x400 | (write ? 0x80 : 0); // AF; S2AP[1] = writable-dirty
     if (nlo !== dlo) words[e] = nlo;
   }
@@ -508,14 +613,41 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
   return 0;
 }
 
-const F5 = FORMATS[5]!;
-/** last level-1 table reached by walkAmdV1 (see the file header) */
-const W5: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
+/** smmuv3-s2: 2..4 levels, 4096-byte granule */
+export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[17] && t.gen === last[16])) break fast;
+    const words = pool.words;
+    let e = (last[18]! << 10) | (((lo >>> 21) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x3) !== 0x3) break fast;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 12) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x3) !== 0x3) break fast;
+    const dhi = words[e + 1]! | 0;
+    if ((dlo & 0x480) !== 0x480 || ((access & 2) === 0 && (dlo & 0x40) === 0)) break fast; // AF, S2AP[1]; S2AP[0]
+    out.prot = ((dlo >>> 6) & 1) | 2;
+    out.dirtyOk = 1;
+    out.pa = (dhi & 0xffff) * 4294967296 + (((dlo & 0xfffff000) | (lo & 0xfff)) >>> 0);
+    out.pageSize = 4096;
+    out.level = 3;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkSmmuS2Full(pool, t, iova, access, out);
+}
 
-/** amd-v1: 1..5 levels, 4096-byte granule */
-export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+const F5 = FORMATS[5]!;
+
+/** amd-v1, the whole walk: 1..5 levels, 4096-byte granule */
+function walkAmdV1Full(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F5);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -525,8 +657,8 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
   let lvl = 0;
   const key = hi * 4 + (lo >>> 30);
   found: {
-    if (key === W5.key && t === W5.t && t.gen === W5.gen && pool === W5.pool) {
-      node = W5.node;
+    if (key === last[21] && t.gen === last[20]) {
+      node = last[22]!;
     } else {
       if (t.levels > 4) {
         // level 4 (level 5)
@@ -555,11 +687,9 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
           break found;
         }
         node = dlo >>> 12;
-        W5.t = t;
-        W5.pool = pool;
-        W5.gen = t.gen;
-        W5.key = key;
-        W5.node = node;
+        last[20] = t.gen <= 0x7fffffff ? t.gen : 0;
+        last[21] = key;
+        last[22] = node;
       }
     }
     if (t.levels > 1) {
@@ -580,11 +710,11 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
     if ((dlo & 0x1) === 0) return walkFault(out, FAULT_TRANSLATION, 0, F5);
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
+  const write = (access & 2) !== 0;
   if (write ? (dhi & 0x40000000) === 0 : (dhi & 0x20000000) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F5);
   let dirtyOk = 1;
   if (t.tracking) {
-    if ((access & ACC_UPDATE) !== 0) {
+    if ((access & 4) !== 0) {
       const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D
       if (nlo !== dlo) words[e] = nlo;
     }
@@ -610,14 +740,50 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
   return 0;
 }
 
-const F6 = FORMATS[6]!;
-/** last level-1 table reached by walkAmdV2 (see the file header) */
-const W6: LastTable = { t: null, pool: null, gen: 0, key: -1, node: 0, path: -1 };
+/** amd-v1: 1..5 levels, 4096-byte granule */
+export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[21] && t.gen === last[20])) break fast;
+    const words = pool.words;
+    let e = (last[22]! << 10) | (((lo >>> 21) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x1) === 0 || (dlo & 0xe00) === 0x0) break fast;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 12) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x1) === 0) break fast;
+    const dhi = words[e + 1]! | 0;
+    const write = (access & 2) !== 0;
+    if (write ? (dhi & 0x40000000) === 0 : (dhi & 0x20000000) === 0) break fast;
+    let dirtyOk = 1;
+    if (t.tracking) {
+      if ((access & 4) !== 0) {
+        const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D
+        if (nlo !== dlo) words[e] = nlo;
+      }
+      dirtyOk = (dlo & 0x60) === 0x60 ? 1 : 0;
+    }
+    out.dirtyOk = dirtyOk;
+    out.prot = (dhi >>> 29) & 3;
+    out.pa = (dhi & 0xfffff) * 4294967296 + (((dlo & 0xfffff000) | (lo & 0xfff)) >>> 0);
+    out.pageSize = 4096;
+    out.level = 1;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkAmdV1Full(pool, t, iova, access, out);
+}
 
-/** amd-v2: 4..5 levels, 4096-byte granule */
-export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+const F6 = FORMATS[6]!;
+
+/** amd-v2, the whole walk: 4..5 levels, 4096-byte granule */
+function walkAmdV2Full(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
   if (!(iova < t.limit && iova >= 0)) return walkFault(out, FAULT_ADDRESS_SIZE, t.levels - 1, F6);
   const words = pool.words;
+  const last = pool.lastTable;
   const lo = iova | 0;
   const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
   let node = t.root;
@@ -628,9 +794,9 @@ export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: 
   let lvl = 0;
   const key = hi * 4 + (lo >>> 30);
   found: {
-    if (key === W6.key && t === W6.t && t.gen === W6.gen && pool === W6.pool) {
-      node = W6.node;
-      path = W6.path;
+    if (key === last[25] && t.gen === last[24]) {
+      node = last[26]!;
+      path = last[27]! | 0;
     } else {
       if (t.levels > 4) {
         // level 4 (level 5)
@@ -659,12 +825,10 @@ export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: 
         break found;
       }
       node = dlo >>> 12;
-      W6.t = t;
-      W6.pool = pool;
-      W6.gen = t.gen;
-      W6.key = key;
-      W6.node = node;
-      W6.path = path;
+      last[24] = t.gen <= 0x7fffffff ? t.gen : 0;
+      last[25] = key;
+      last[26] = node;
+      last[27] = path;
     }
     // level 1 (level 2)
     e = (node << 10) | (((lo >>> 21) & 511) << 1);
@@ -684,10 +848,10 @@ export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: 
     path &= dlo;
     dhi = words[e + 1]! | 0;
   }
-  const write = (access & ACC_WRITE) !== 0;
-  if ((access & ACC_PRIV) === 0 && (path & 4) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F6);
+  const write = (access & 2) !== 0;
+  if ((access & 8) === 0 && (path & 4) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F6);
   if (write && (path & 2) === 0) return walkFault(out, FAULT_PERMISSION, lvl, F6);
-  if ((access & ACC_UPDATE) !== 0) {
+  if ((access & 4) !== 0) {
     const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D
     if (nlo !== dlo) words[e] = nlo;
   }
@@ -709,4 +873,40 @@ export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: 
   out.lvl = lvl;
   out.fault = 0;
   return 0;
+}
+
+/** amd-v2: 4..5 levels, 4096-byte granule */
+export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: number, out: WalkOut): number {
+  fast: {
+    const last = pool.lastTable;
+    const lo = iova | 0;
+    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[25] && t.gen === last[24])) break fast;
+    const words = pool.words;
+    let e = (last[26]! << 10) | (((lo >>> 21) & 511) << 1);
+    let dlo = words[e]! | 0;
+    if ((dlo & 0x81) !== 0x1) break fast;
+    let path = (last[27]! | 0) & dlo;
+    e = ((dlo >>> 12) << 10) | (((lo >>> 12) & 511) << 1);
+    dlo = words[e]! | 0;
+    if ((dlo & 0x1) === 0) break fast;
+    path &= dlo;
+    const dhi = words[e + 1]! | 0;
+    const write = (access & 2) !== 0;
+    if ((access & 8) === 0 && (path & 4) === 0) break fast;
+    if (write && (path & 2) === 0) break fast;
+    if ((access & 4) !== 0) {
+      const nlo = dlo | 0x20 | (write ? 0x40 : 0); // A, D
+      if (nlo !== dlo) words[e] = nlo;
+    }
+    out.prot = 1 | (path & 2);
+    out.dirtyOk = (dlo & 0x60) === 0x60 ? 1 : 0;
+    out.pa = (dhi & 0xfffff) * 4294967296 + (((dlo & 0xfffff000) | (lo & 0xfff)) >>> 0);
+    out.pageSize = 4096;
+    out.level = 1;
+    out.lvl = 0;
+    out.fault = 0;
+    return 0;
+  }
+  return walkAmdV2Full(pool, t, iova, access, out);
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { ptCreate, ptMap, ptWalk, ptWalkGeneric, ptUnmap, WalkOut } from '../../hardware/pagetable/radix.ts';
 import { FORMATS } from '../../hardware/pagetable/registry.ts';
 import { ACC_PRIV, ACC_READ, ACC_UPDATE, ACC_WRITE, PROT_PRIV, PROT_READ, PROT_WRITE, type FormatId } from '../../hardware/pagetable/format.ts';
-import { poolCreate, poolRestore, poolSnapshot } from '../../hardware/pagetable/pool.ts';
+import { LAST_TABLE_WORDS, poolCreate, poolRestore, poolSnapshot } from '../../hardware/pagetable/pool.ts';
 import { generateWalkers } from '../../hardware/pagetable/gen_walkers.ts';
 
 describe('generated walkers', () => {
@@ -92,4 +92,52 @@ describe('generated walkers', () => {
       );
     });
   }
+
+  for (const f of FORMATS) {
+    it(`${f.name}: the fast path (a walk under the remembered level-1 table) matches ptWalkGeneric for every access, prot, A/D state and control`, () => {
+      const g = f.granule;
+      let fastEligible = 0;
+      fc.assert(
+        fc.property(
+          fc.integer({ min: Math.max(3, f.minLevels), max: f.maxLevels }), fc.boolean(), fc.boolean(),
+          fc.constantFrom(PROT_READ, PROT_WRITE, PROT_READ | PROT_WRITE, PROT_READ | PROT_PRIV, PROT_READ | PROT_WRITE | PROT_PRIV),
+          fc.array(fc.tuple(fc.nat(15), fc.nat(3)), { minLength: 2, maxLength: 10 }),
+          fc.nat(2 ** 20),
+          (levels, tracking, ha, prot, walks, region) => {
+            const pool = poolCreate(4);
+            const t = ptCreate(pool, f.id as FormatId, { levels, tracking, ha, blocks: 1 });
+            const base = region * g * 512 * 512; // a level-1 table's reach; above 4 GiB for most regions
+            for (let p = 0; p < 3; p++) ptMap(pool, t, base + p * g, 2 ** 34 + p * g, g, prot);
+            const twin = poolRestore(poolSnapshot(pool));
+            const a = new WalkOut();
+            const b = new WalkOut();
+            for (const [acc, page] of walks) {
+              // page 3 is unmapped: a translation fault under the remembered table
+              const iova = base + page * g + (acc * 37) % g;
+              const access = (acc & 1 ? ACC_WRITE : ACC_READ) | (acc & 2 ? ACC_UPDATE : 0) | (acc & 4 ? ACC_PRIV : 0);
+              if (pool.lastTable[f.id * LAST_TABLE_WORDS] === t.gen) fastEligible++;
+              const ca = ptWalk(pool, t, iova, access, a);
+              const cb = ptWalkGeneric(twin, t, iova, access, b);
+              expect([ca, { ...a }]).toEqual([cb, { ...b }]);
+            }
+            expect(Buffer.from(pool.words.buffer).equals(Buffer.from(twin.words.buffer))).toBe(true);
+          },
+        ),
+        { numRuns: 150, seed: 5 },
+      );
+      // every walk after a table's first started under its remembered level-1 table
+      expect(fastEligible).toBeGreaterThan(150);
+    });
+  }
+
+  it('a table generation past 2^31 is never remembered (the int32 words would wrap onto another table)', () => {
+    const pool = poolCreate(4);
+    pool.genSeq = 2 ** 32 + 6; // the next table gets 2^32 + 7; a table of generation 7 could exist
+    const t = ptCreate(pool, 1, { levels: 4, blocks: 1 });
+    ptMap(pool, t, 0, 2 ** 33, 4096, PROT_READ);
+    const out = new WalkOut();
+    expect(ptWalk(pool, t, 0, ACC_READ, out)).toBe(0);
+    expect(out.pa).toBe(2 ** 33);
+    expect(pool.lastTable[1 * LAST_TABLE_WORDS]).toBe(0);
+  });
 });
