@@ -294,18 +294,29 @@ export class BurstResults {
     }
     this.count = n;
     this.nChunks = 0;
+    // only a fault writes these
+    this.stage.fill(0, 0, n);
+    this.level.fill(0, 0, n);
+    this.faultAddr.fill(0, 0, n);
     if (this.readData.length) this.readData.length = 0;
+  }
+
+  /** Room for `n` more chunks without growing. */
+  reserveChunks(n: number): void {
+    if (this.nChunks + n > this.chunkIova.length) this.growChunks(this.nChunks + n);
+  }
+
+  private growChunks(min: number): void {
+    const c = Math.max(64, this.chunkIova.length * 2, min);
+    const grow = (a: Float64Array) => { const b = new Float64Array(c); b.set(a); return b; };
+    this.chunkIova = grow(this.chunkIova);
+    this.chunkPa = grow(this.chunkPa);
+    this.chunkLen = grow(this.chunkLen);
   }
 
   pushChunk(iova: number, pa: number, len: number): void {
     const k = this.nChunks;
-    if (k >= this.chunkIova.length) {
-      const c = Math.max(64, this.chunkIova.length * 2);
-      const grow = (a: Float64Array) => { const b = new Float64Array(c); b.set(a); return b; };
-      this.chunkIova = grow(this.chunkIova);
-      this.chunkPa = grow(this.chunkPa);
-      this.chunkLen = grow(this.chunkLen);
-    }
+    if (k >= this.chunkIova.length) this.growChunks(k + 1);
     this.chunkIova[k] = iova;
     this.chunkPa[k] = pa;
     this.chunkLen[k] = len;
@@ -434,6 +445,8 @@ const B = {
   iommu: 0,
   /** the paging domain's table generation (stale-check stamps); 0 for nested domains, whose stage 1 lives in memory */
   gen: 0,
+  /** translateBurst's IOTLB context for PASID 0 when its fast path applies, else 0 */
+  fastCtx: 0,
 };
 
 /**
@@ -547,7 +560,6 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   B.device = req.device ?? -1;
   B.atc = req.ats && B.device >= 0 ? s.atcs[B.device] : undefined;
   B.gen = d.kind === 'paging' ? d.table.gen : 0;
-  const stats = s.stats;
   const zeroCopy = mem.frameBlock !== undefined;
   // A paging domain's translation never reads physical memory (its tables
   // are in the pool), so the burst can be translated first and its bytes
@@ -555,91 +567,164 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   // their cache misses overlap instead of stalling each translation. A
   // nested walk reads guest tables the burst itself may write: move as it goes.
   const deferMoves = d.kind === 'paging';
-  // Fast path (paging domain, no ATC, PASID 0): the IOTLB front inline, and
-  // a hit with a current stamp is done here; anything else goes on in
-  // translatePage from that lookup. A call per page boxed its IOVA (a double
-  // above 4 GiB) and cost more than the hit.
+  // Fast path (paging domain, no ATC, PASID 0, not privileged): an access
+  // inside one page whose IOTLB front entry allows it, with a current stamp,
+  // is done in this loop; anything else goes on in translateAccess from that
+  // lookup (a second lookup would count twice).
   const tlb = B.tlb;
-  const fastCtx = deferMoves && B.atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0;
+  const fastCtx = (B.fastCtx = deferMoves && B.atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0);
   const tlbGen = tlb.gen;
   const checkStale = s.checkStale;
   const gen = B.gen;
+  const n = accesses.length;
+  r.reserveChunks(n);
+  const status = r.status;
+  const chunkFirst = r.chunkFirst;
+  const chunkCount = r.chunkCount;
   let hits = 0;
-  let pages = 0;
   let bytes = 0;
-  for (let i = 0; i < accesses.length; i++) {
+  let fast = 0;
+  for (let i = 0; i < n; i++) {
     const a = accesses[i]!;
-    const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
-    const write = a.write;
-    const pasid = a.pasid ?? 0;
-    const priv = a.priv === true;
+    const iova = a.iova;
     const len = a.length;
-    let data = a.data;
-    if (!write && !data) {
-      data = new Uint8Array(len);
-      r.readData[i] = data;
-    }
-    r.chunkFirst[i] = r.nChunks;
-    let status = 0;
-    let off = 0;
-    // write: prot has PROT_WRITE and the entry INFO_DIRTY_OK; read: PROT_READ (cachedOk)
-    const need = write ? 6 : 1;
-    const userBit = priv ? 0 : 8;
-    while (off < len) {
-      const cur = iova0 + off;
-      let pa: number;
-      let pageSize: number;
-      const h = fastCtx !== 0 && pasid === 0 ? iotlbLookupIn(tlb, fastCtx, cur, tout) : -2;
-      if (h >= 0 && (tout.info & need) === need && (!checkStale || (gen !== 0 && tlbGen[h] === gen && (tout.info & userBit) === userBit))) {
-        hits++;
-        pa = tout.pa;
-        pageSize = tout.pageSize;
-      } else {
-        const code = translatePage(s, d, mem, cur, write, pasid, priv, h);
-        if (code !== 0) {
-          status = code;
-          break;
+    let h = -2;
+    if (fastCtx !== 0 && typeof iova === 'number' && (a.pasid ?? 0) === 0 && a.priv !== true) {
+      h = iotlbLookupIn(tlb, fastCtx, iova, tout);
+      if (h >= 0) {
+        const info = tout.info;
+        const need = a.write ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
+        const ps = tout.pageSize;
+        const room = ps - offsetIn(iova, ps);
+        if ((info & need) === need && (!checkStale || (gen !== 0 && tlbGen[h] === gen && (info & 8) !== 0)) && len <= room && len > 0 && (a.write || a.data !== undefined)) {
+          const k = r.nChunks++;
+          r.chunkIova[k] = iova;
+          r.chunkPa[k] = tout.pa;
+          r.chunkLen[k] = len;
+          chunkFirst[i] = k;
+          chunkCount[i] = 1;
+          status[i] = 0;
+          hits++;
+          fast++;
+          bytes += len;
+          continue;
         }
-        pa = T.pa;
-        pageSize = T.pageSize;
       }
-      const inPage = pageSize - offsetIn(cur, pageSize);
-      const n = len - off < inPage ? len - off : inPage;
-      if (!deferMoves) moveChunk(mem, zeroCopy, pa, data, off, n, write, a.data === undefined);
-      r.pushChunk(cur, pa, n);
-      pages++;
-      bytes += n;
-      off += n;
     }
-    r.chunkCount[i] = r.nChunks - r.chunkFirst[i]!;
-    r.status[i] = status;
-    if (status !== 0) {
-      stats.faults++;
-      r.stage[i] = T.stage;
-      r.level[i] = T.level;
-      r.faultAddr[i] = T.faultAddr;
-    } else {
-      r.stage[i] = 0;
-      r.level[i] = 0;
-      r.faultAddr[i] = 0;
-    }
+    translateAccess(s, d, mem, r, i, a, h, deferMoves, zeroCopy);
   }
-  stats.accesses += accesses.length;
-  stats.pages += pages;
+  const stats = s.stats;
+  stats.accesses += n;
+  stats.pages += fast;
   stats.bytes += bytes;
   stats.iotlbHits += hits;
-  if (deferMoves) {
-    for (let i = 0; i < accesses.length; i++) {
-      const a = accesses[i]!;
-      const data = a.data ?? r.readData[i] ?? undefined;
-      const first = r.chunkFirst[i]!;
-      const end = first + r.chunkCount[i]!;
-      if (first === end) continue;
-      const iova0 = r.chunkIova[first]!;
-      for (let k = first; k < end; k++) moveChunk(mem, zeroCopy, r.chunkPa[k]!, data, r.chunkIova[k]! - iova0, r.chunkLen[k]!, a.write, a.data === undefined);
+  if (deferMoves) moveBurst(r, accesses, mem, zeroCopy);
+  return r;
+}
+
+/**
+ * translateBurst for one access outside its fast path: page by page through
+ * translatePage. `looked`: the IOTLB index the fast path's lookup of the
+ * first page gave (-1 none), -2 = not looked up.
+ */
+function translateAccess(
+  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, i: number, a: DmaAccess, looked: number, deferMoves: boolean, zeroCopy: boolean,
+): void {
+  const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
+  const write = a.write;
+  const pasid = a.pasid ?? 0;
+  const priv = a.priv === true;
+  const len = a.length;
+  let data = a.data;
+  if (!write && !data) {
+    data = new Uint8Array(len);
+    r.readData[i] = data;
+  }
+  r.chunkFirst[i] = r.nChunks;
+  let status = 0;
+  let off = 0;
+  let pages = 0;
+  let hits = 0;
+  // write: prot has PROT_WRITE and the entry INFO_DIRTY_OK; read: PROT_READ (cachedOk)
+  const need = write ? 6 : 1;
+  const userBit = priv ? 0 : 8;
+  const tlb = B.tlb;
+  const gen = B.gen;
+  const fastCtx = B.fastCtx;
+  while (off < len) {
+    const cur = iova0 + off;
+    let pa: number;
+    let pageSize: number;
+    const h = off === 0 && looked !== -2 ? looked : fastCtx !== 0 && pasid === 0 ? iotlbLookupIn(tlb, fastCtx, cur, tout) : -2;
+    if (h >= 0 && (tout.info & need) === need && (!s.checkStale || (gen !== 0 && tlb.gen[h] === gen && (tout.info & userBit) === userBit))) {
+      hits++;
+      pa = tout.pa;
+      pageSize = tout.pageSize;
+    } else {
+      const code = translatePage(s, d, mem, cur, write, pasid, priv, h);
+      if (code !== 0) {
+        status = code;
+        break;
+      }
+      pa = T.pa;
+      pageSize = T.pageSize;
+    }
+    const inPage = pageSize - offsetIn(cur, pageSize);
+    const n = len - off < inPage ? len - off : inPage;
+    if (!deferMoves) moveChunk(mem, zeroCopy, pa, data, off, n, write, a.data === undefined);
+    r.pushChunk(cur, pa, n);
+    pages++;
+    s.stats.bytes += n;
+    off += n;
+  }
+  s.stats.pages += pages;
+  s.stats.iotlbHits += hits;
+  r.chunkCount[i] = r.nChunks - r.chunkFirst[i]!;
+  r.status[i] = status;
+  if (status !== 0) {
+    s.stats.faults++;
+    r.stage[i] = T.stage;
+    r.level[i] = T.level;
+    r.faultAddr[i] = T.faultAddr;
+  }
+}
+
+/** The deferred moves of a paging domain's burst, chunk by chunk in access order. */
+function moveBurst(r: BurstResults, accesses: DmaAccess[], mem: PhysMemPort, zeroCopy: boolean): void {
+  const chunkFirst = r.chunkFirst;
+  const chunkCount = r.chunkCount;
+  const chunkPa = r.chunkPa;
+  const chunkLen = r.chunkLen;
+  for (let i = 0; i < accesses.length; i++) {
+    const cnt = chunkCount[i]!;
+    if (cnt === 0) continue;
+    const a = accesses[i]!;
+    const write = a.write;
+    const first = chunkFirst[i]!;
+    const data = a.data;
+    if (cnt === 1 && zeroCopy && data !== undefined) {
+      // one chunk from the start of the buffer, inside one block: the common DMA case
+      const pa = chunkPa[first]!;
+      const m = chunkLen[first]!;
+      const fo = (pa | 0) & (PORT_FRAME_SIZE - 1);
+      const pfn = (pa - fo) / PORT_FRAME_SIZE;
+      const bo = ((pfn & (PORT_BLOCK_FRAMES - 1)) << 12) + fo;
+      if (m <= PORT_BLOCK_BYTES - bo) {
+        const f = mem.frameBlock!(pfn, write);
+        if (write) copyInto(f!, bo, data, 0, m);
+        else if (f) copyInto(data, 0, f, bo, m);
+        else data.fill(0, 0, m);
+        continue;
+      }
+    }
+    const buf = data ?? r.readData[i] ?? undefined;
+    const end = first + cnt;
+    let off = 0;
+    for (let k = first; k < end; k++) {
+      moveChunk(mem, zeroCopy, chunkPa[k]!, buf, off, chunkLen[k]!, write, data === undefined);
+      off += chunkLen[k]!;
     }
   }
-  return r;
 }
 
 /**
