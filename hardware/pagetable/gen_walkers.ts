@@ -327,8 +327,8 @@ function fastWalker(f: PageTableFormat, name: string): string[] {
     'fast: {',
     '  const last = pool.lastTable;',
     '  const lo = iova | 0;',
-    '  const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;',
-    `  if (!(iova >= 0 && ${keyExpr(f)} === last[${c + 1}] && t.gen === last[${c}])) break fast;`,
+    // the same key as the full walk's (floor(iova / reach) for 0 <= iova < 2^53) without the IOVA's high half
+    `  if (!(iova >= 0 && ((iova / ${2 ** (f.granuleShift + 18)}) | 0) === last[${c + 1}] && t.gen === last[${c}])) break fast;`,
     '  const words = pool.words;',
     `  let e = (last[${c + 2}]! << 10) | ((${indexExpr(f, 1)}) << 1);`,
     '  let dlo = words[e]! | 0;',

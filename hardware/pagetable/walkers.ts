@@ -115,8 +115,7 @@ export function walkMock(pool: PoolState, t: TableState, iova: number, access: n
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 8 + (lo >>> 29) === last[1] && t.gen === last[0])) break fast;
+    if (!(iova >= 0 && ((iova / 536870912) | 0) === last[1] && t.gen === last[0])) break fast;
     const words = pool.words;
     let e = (last[2]! << 10) | (((lo >>> 20) & 511) << 1);
     let dlo = words[e]! | 0;
@@ -239,8 +238,7 @@ export function walkVtdSl(pool: PoolState, t: TableState, iova: number, access: 
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[5] && t.gen === last[4])) break fast;
+    if (!(iova >= 0 && ((iova / 1073741824) | 0) === last[5] && t.gen === last[4])) break fast;
     const words = pool.words;
     let e = (last[6]! << 10) | (((lo >>> 21) & 511) << 1);
     let dlo = words[e]! | 0;
@@ -374,8 +372,7 @@ export function walkVtdFl(pool: PoolState, t: TableState, iova: number, access: 
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[9] && t.gen === last[8])) break fast;
+    if (!(iova >= 0 && ((iova / 1073741824) | 0) === last[9] && t.gen === last[8])) break fast;
     const words = pool.words;
     let e = (last[10]! << 10) | (((lo >>> 21) & 511) << 1);
     let dlo = words[e]! | 0;
@@ -501,8 +498,7 @@ export function walkSmmuS1(pool: PoolState, t: TableState, iova: number, access:
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[13] && t.gen === last[12])) break fast;
+    if (!(iova >= 0 && ((iova / 1073741824) | 0) === last[13] && t.gen === last[12])) break fast;
     const words = pool.words;
     let e = (last[14]! << 10) | (((lo >>> 21) & 511) << 1);
     let dlo = words[e]! | 0;
@@ -618,8 +614,7 @@ export function walkSmmuS2(pool: PoolState, t: TableState, iova: number, access:
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[17] && t.gen === last[16])) break fast;
+    if (!(iova >= 0 && ((iova / 1073741824) | 0) === last[17] && t.gen === last[16])) break fast;
     const words = pool.words;
     let e = (last[18]! << 10) | (((lo >>> 21) & 511) << 1);
     let dlo = words[e]! | 0;
@@ -745,8 +740,7 @@ export function walkAmdV1(pool: PoolState, t: TableState, iova: number, access: 
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[21] && t.gen === last[20])) break fast;
+    if (!(iova >= 0 && ((iova / 1073741824) | 0) === last[21] && t.gen === last[20])) break fast;
     const words = pool.words;
     let e = (last[22]! << 10) | (((lo >>> 21) & 511) << 1);
     let dlo = words[e]! | 0;
@@ -880,8 +874,7 @@ export function walkAmdV2(pool: PoolState, t: TableState, iova: number, access: 
   fast: {
     const last = pool.lastTable;
     const lo = iova | 0;
-    const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-    if (!(iova >= 0 && hi * 4 + (lo >>> 30) === last[25] && t.gen === last[24])) break fast;
+    if (!(iova >= 0 && ((iova / 1073741824) | 0) === last[25] && t.gen === last[24])) break fast;
     const words = pool.words;
     let e = (last[26]! << 10) | (((lo >>> 21) & 511) << 1);
     let dlo = words[e]! | 0;
