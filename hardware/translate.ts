@@ -561,18 +561,16 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   B.atc = req.ats && B.device >= 0 ? s.atcs[B.device] : undefined;
   B.gen = d.kind === 'paging' ? d.table.gen : 0;
   const zeroCopy = mem.frameBlock !== undefined;
-  // A paging domain's translation never reads physical memory (its tables
-  // are in the pool), so the burst can be translated first and its bytes
-  // moved after, in the same order: the copies then run back to back and
-  // their cache misses overlap instead of stalling each translation. A
-  // nested walk reads guest tables the burst itself may write: move as it goes.
-  const deferMoves = d.kind === 'paging';
+  // Each access's bytes move as soon as it is translated. (Translating the
+  // whole burst first and moving after was slower: the second pass cost more
+  // than the overlap of cache misses it bought, which the store buffer gives
+  // anyway.) A nested walk may read guest tables an earlier access wrote.
   // Fast path (paging domain, no ATC, PASID 0, not privileged): an access
   // inside one page whose IOTLB front entry allows it, with a current stamp,
   // is done in this loop; anything else goes on in translateAccess from that
   // lookup (a second lookup would count twice).
   const tlb = B.tlb;
-  const fastCtx = (B.fastCtx = deferMoves && B.atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0);
+  const fastCtx = (B.fastCtx = d.kind === 'paging' && B.atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0);
   const tlbGen = tlb.gen;
   const checkStale = s.checkStale;
   const gen = B.gen;
@@ -596,7 +594,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
         const need = a.write ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
         const ps = tout.pageSize;
         const room = ps - offsetIn(iova, ps);
-        if ((info & need) === need && (!checkStale || (gen !== 0 && tlbGen[h] === gen && (info & 8) !== 0)) && len <= room && len > 0 && (a.write || a.data !== undefined)) {
+        if ((info & need) === need && (!checkStale || (gen !== 0 && tlbGen[h] === gen && (info & 8) !== 0)) && len <= room && len > 0 && a.data !== undefined) {
           const k = r.nChunks++;
           r.chunkIova[k] = iova;
           r.chunkPa[k] = tout.pa;
@@ -607,18 +605,18 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
           hits++;
           fast++;
           bytes += len;
+          moveWhole(mem, zeroCopy, tout.pa, a, len);
           continue;
         }
       }
     }
-    translateAccess(s, d, mem, r, i, a, h, deferMoves, zeroCopy);
+    translateAccess(s, d, mem, r, i, a, h, zeroCopy);
   }
   const stats = s.stats;
   stats.accesses += n;
   stats.pages += fast;
   stats.bytes += bytes;
   stats.iotlbHits += hits;
-  if (deferMoves) moveBurst(r, accesses, mem, zeroCopy);
   return r;
 }
 
@@ -628,7 +626,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
  * first page gave (-1 none), -2 = not looked up.
  */
 function translateAccess(
-  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, i: number, a: DmaAccess, looked: number, deferMoves: boolean, zeroCopy: boolean,
+  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, i: number, a: DmaAccess, looked: number, zeroCopy: boolean,
 ): void {
   const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
   const write = a.write;
@@ -671,7 +669,7 @@ function translateAccess(
     }
     const inPage = pageSize - offsetIn(cur, pageSize);
     const n = len - off < inPage ? len - off : inPage;
-    if (!deferMoves) moveChunk(mem, zeroCopy, pa, data, off, n, write, a.data === undefined);
+    moveChunk(mem, zeroCopy, pa, data, off, n, write, a.data === undefined);
     r.pushChunk(cur, pa, n);
     pages++;
     s.stats.bytes += n;
@@ -689,42 +687,19 @@ function translateAccess(
   }
 }
 
-/** The deferred moves of a paging domain's burst, chunk by chunk in access order. */
-function moveBurst(r: BurstResults, accesses: DmaAccess[], mem: PhysMemPort, zeroCopy: boolean): void {
-  const chunkFirst = r.chunkFirst;
-  const chunkCount = r.chunkCount;
-  const chunkPa = r.chunkPa;
-  const chunkLen = r.chunkLen;
-  for (let i = 0; i < accesses.length; i++) {
-    const cnt = chunkCount[i]!;
-    if (cnt === 0) continue;
-    const a = accesses[i]!;
-    const write = a.write;
-    const first = chunkFirst[i]!;
-    const data = a.data;
-    if (cnt === 1 && zeroCopy && data !== undefined) {
-      // one chunk from the start of the buffer, inside one block: the common DMA case
-      const pa = chunkPa[first]!;
-      const m = chunkLen[first]!;
-      const fo = (pa | 0) & (PORT_FRAME_SIZE - 1);
-      const pfn = (pa - fo) / PORT_FRAME_SIZE;
-      const bo = ((pfn & (PORT_BLOCK_FRAMES - 1)) << 12) + fo;
-      if (m <= PORT_BLOCK_BYTES - bo) {
-        const f = mem.frameBlock!(pfn, write);
-        if (write) copyInto(f!, bo, data, 0, m);
-        else if (f) copyInto(data, 0, f, bo, m);
-        else data.fill(0, 0, m);
-        continue;
-      }
-    }
-    const buf = data ?? r.readData[i] ?? undefined;
-    const end = first + cnt;
-    let off = 0;
-    for (let k = first; k < end; k++) {
-      moveChunk(mem, zeroCopy, chunkPa[k]!, buf, off, chunkLen[k]!, write, data === undefined);
-      off += chunkLen[k]!;
-    }
-  }
+/** Moves a fast-path access: all of `a.data` (`m` bytes) to or from `pa`, inside one page. */
+function moveWhole(mem: PhysMemPort, zeroCopy: boolean, pa: number, a: DmaAccess, m: number): void {
+  const data = a.data!;
+  const fo = (pa | 0) & (PORT_FRAME_SIZE - 1);
+  const pfn = (pa - fo) / PORT_FRAME_SIZE;
+  const bo = ((pfn & (PORT_BLOCK_FRAMES - 1)) << 12) + fo;
+  if (zeroCopy && m <= PORT_BLOCK_BYTES - bo) {
+    // inside one block: the common DMA case
+    const f = mem.frameBlock!(pfn, a.write);
+    if (a.write) copyInto(f!, bo, data, 0, m);
+    else if (f) copyInto(data, 0, f, bo, m);
+    else data.fill(0, 0, m);
+  } else moveChunk(mem, zeroCopy, pa, data, 0, m, a.write, false);
 }
 
 /**

@@ -15,6 +15,8 @@ import { poolCreate } from '../../hardware/pagetable/pool.ts';
 import { encodeCd, materializeGuestTable } from '../../hardware/pagetable/nested.ts';
 import { TAG_ASID, TAG_DOMAIN, iotlbEntries } from '../../hardware/iotlb.ts';
 import { SparseMem } from './helpers.ts';
+import { createPhysMem } from '../../hardware/physmem.ts';
+import { physMemPort } from '../../actors/hw/physmem-port.ts';
 
 const RW = PROT_READ | PROT_WRITE;
 const K4 = 4096;
@@ -221,4 +223,40 @@ describe('translateBurst fast path (paging domain, no ATC, PASID 0)', () => {
     expect([s.stats.accesses, s.stats.pages, s.stats.bytes]).toEqual([16, 16, 256]);
     expect(mem.readPhys(0x53008, 16)).toEqual(new Uint8Array(16).fill(4));
   });
+
+  // The fast path moves an access itself; every other shape goes page by page.
+  // Both must leave memory as a fresh, cache-free engine would, on both kinds
+  // of port (zero-copy frame blocks and plain readPhys/writePhys).
+  for (const portKind of ['frame blocks', 'readPhys/writePhys'] as const) {
+    it(`moves the same bytes whichever path an access takes (${portKind} port)`, () => {
+      const s = engineCreate({ iotlbCapacity: 256 });
+      engineAddPagingDomain(s, 1, FMT_VTD_SL);
+      engineAttach(s, 1, { iommu: 0, kind: TAG_DOMAIN, tag: 42 });
+      const mem = portKind === 'frame blocks' ? physMemPort(createPhysMem({ totalPages: 64 })) : new SparseMem();
+      // frames 16..19 (pa 0x10000..0x13fff): the zero-copy port's second block
+      expect(engineMap(s, 1, 0x40000, 0x10000, 4 * K4, RW)).toBe(0);
+      const fill = (n: number, v: number) => new Uint8Array(n).fill(v);
+      const run = (accesses: Parameters<typeof translateBurst>[1]['accesses']) => burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, accesses }, mem));
+      run([{ iova: 0x40000, length: 4 * K4, write: true, data: fill(4 * K4, 0x11) }]); // warms the IOTLB, page by page
+      const hits = s.stats.iotlbHits;
+      const readBuf = fill(32, 0xee);
+      const r = run([
+        { iova: 0x40010, length: 64, write: true, data: fill(64, 0x22) }, // fast: inside one page
+        { iova: 0x41ff0, length: 32, write: true, data: fill(32, 0x33) }, // crosses into the next page
+        { iova: 0x42100, length: 48, write: true }, // no data: zeros
+        { iova: 0x40010, length: 32, write: false, data: readBuf }, // fast read into the caller's buffer
+        { iova: 0x41ff8, length: 16, write: false }, // read into a fresh buffer, across the page boundary
+      ]);
+      expect(r.every((x) => x.ok)).toBe(true);
+      expect(s.stats.iotlbHits - hits).toBe(7); // one per page of each access, none twice
+      const want = fill(4 * K4, 0x11);
+      want.fill(0x22, 0x10, 0x50);
+      want.fill(0x33, 0x1ff0, 0x2010);
+      want.fill(0, 0x2100, 0x2130);
+      expect(mem.readPhys(0x10000, 4 * K4)).toEqual(want);
+      expect(readBuf).toEqual(fill(32, 0x22));
+      expect(r[4]!.ok && r[4]!.data).toEqual(fill(16, 0x33));
+      expect(r.map((x) => x.chunks.length)).toEqual([1, 2, 1, 1, 2]);
+    });
+  }
 });
