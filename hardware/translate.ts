@@ -41,7 +41,8 @@ export interface PagingDomain {
 }
 
 export type NestedStage1 =
-  | { type: 'smmuv3'; cdTable: number; s1cdmax: number }
+  /** `ats`: the vSTE's EATS allows ATS (arm_smmu_validate_vste); absent = no ATS */
+  | { type: 'smmuv3'; cdTable: number; s1cdmax: number; ats?: true }
   | { type: 'vtd'; flptr: number; flpm: number };
 
 export interface NestedDomain {
@@ -165,6 +166,29 @@ export function engineAttach(s: EngineState, domain: number, a: Partial<Attachme
   for (const dev of att.atsDevices) if (!s.atcs[dev]) s.atcs[dev] = iotlbCreate(s.atcCapacity, 4);
   domainOf(s, domain).attachments.push(att);
   return att;
+}
+
+/**
+ * ATS on or off for `device` behind `domain` on `iommu`: its ATC is filled by
+ * the domain's DMA and flushed with the domain's invalidations while it is
+ * one of the attachment's atsDevices. Turning it off drops nothing by
+ * itself: the caller flushes the ATC for the context it changed.
+ */
+export function engineSetAts(s: EngineState, domain: number, iommu: number, device: number, on: boolean): void {
+  const att = attachmentFor(domainOf(s, domain), iommu);
+  if (!att) return;
+  const k = att.atsDevices.indexOf(device);
+  if (on && k < 0) {
+    att.atsDevices.push(device);
+    s.atcs[device] ??= iotlbCreate(s.atcCapacity, 4);
+  } else if (!on && k >= 0) att.atsDevices.splice(k, 1);
+}
+
+/** Whether `device` uses its ATC for `domain` on `iommu` (engineSetAts). */
+export function engineAtsOn(s: EngineState, domain: number, iommu: number, device: number): boolean {
+  const d = s.domains[domain];
+  const att = d ? attachmentFor(d, iommu) : undefined;
+  return att !== undefined && att.atsDevices.includes(device);
 }
 
 /** Detach: the tag is flushed so it may be reused (I8). */

@@ -17,7 +17,8 @@ import type { Envelope } from '../runtime/envelope.ts';
 import type { World } from '../world.ts';
 import {
   BurstResults, engineAddNestedDomain, engineAddPagingDomain, engineAttach, engineCreate, engineDestroyDomain,
-  engineDetach, engineFlushIotlb, engineMap, engineRestore, engineSetDirtyTracking, engineSnapshot, engineUnmap, translateBurst,
+  engineAtsOn, engineDetach, engineFlushAtc, engineFlushIotlb, engineMap, engineRestore, engineSetAts, engineSetDirtyTracking, engineSnapshot,
+  engineUnmap, translateBurst,
   type Attachment, type DmaAccess, type EngineSnapshot, type EngineState, type NestedStage1, type PhysMemPort,
 } from '../../hardware/translate.ts';
 import { ptDump, ptMarkDirty, ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
@@ -148,17 +149,51 @@ export class TranslationActor implements SimActor<World> {
     if (runPa >= 0) engineMap(this.st.engine, e.domainId, iova + runStart, runPa, len - runStart, e.prot);
   }
 
-  /** Point (device, pasid) at a domain (context entry / STE / DTE write + the tag's caches). */
-  attach(device: string, pasid: number, domain: number): void {
+  /**
+   * Point (device, pasid) at a domain (context entry / STE / DTE write + the
+   * tag's caches). `ats`: the device has ATS; the kernel enables it behind a
+   * translating domain (for an SMMUv3 nested one only if the guest's vSTE
+   * sets EATS), and the device's ATC then caches the domain's translations.
+   */
+  attach(device: string, pasid: number, domain: number, ats = false): void {
     const ctxs = (this.st.contexts[device] ??= {});
     const old = ctxs[pasid];
     if (old === domain) return;
     ctxs[pasid] = domain;
-    const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+    const iommu = this.iommuOf(domain);
     const d = this.st.engine.domains[domain];
     // A domain the engine does not hold (e.g. an abort vSTE) leaves the context pointing nowhere: DMA faults (config).
     if (d && !d.attachments.some((a) => a.iommu === iommu)) engineAttach(this.st.engine, domain, this.tagOf(domain, iommu));
-    if (old !== undefined) this.dropIfUnused(old);
+    const dev = this.st.deviceIndex[device];
+    const atsOn = d !== undefined && dev !== undefined && ats && (d.kind === 'paging' || d.s1.type === 'vtd' || d.s1.ats === true);
+    if (atsOn) engineSetAts(this.st.engine, domain, iommu, dev!, true);
+    if (old === undefined) return;
+    // ATS switched off with this context: arm_smmu_attach_commit invalidates the entire ATC
+    if (!atsOn && dev !== undefined && this.st.engine.domains[old] && engineAtsOn(this.st.engine, old, this.iommuOf(old), dev)) {
+      engineFlushAtc(this.st.engine, dev);
+    }
+    this.contextGone(device, pasid, old);
+  }
+
+  private iommuOf(domain: number): number {
+    return this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+  }
+
+  /**
+   * (device, pasid) no longer uses `old`: the kernel invalidates the
+   * device's ATC for the context it changed (arm_smmu_attach_commit's
+   * arm_smmu_atc_inv_master: "the translation has changed"), the device leaves the old
+   * domain's ATS devices once none of its PASIDs use it, and a domain no
+   * device uses is detached.
+   */
+  private contextGone(device: string, pasid: number, old: number): void {
+    const dev = this.st.deviceIndex[device];
+    if (dev !== undefined) {
+      engineFlushAtc(this.st.engine, dev, pasid);
+      const stillUsed = Object.values(this.st.contexts[device] ?? {}).includes(old);
+      if (!stillUsed && this.st.engine.domains[old]) engineSetAts(this.st.engine, old, this.iommuOf(old), dev, false);
+    }
+    this.dropIfUnused(old);
   }
 
   /**
@@ -177,13 +212,13 @@ export class TranslationActor implements SimActor<World> {
     const old = ctxs?.[pasid];
     if (old === undefined) return;
     delete ctxs![pasid];
-    this.dropIfUnused(old);
+    this.contextGone(device, pasid, old);
   }
 
   /** A domain no device uses any more is detached from its IOMMU (its tag flushed). */
   private dropIfUnused(domain: number): void {
     for (const c of Object.values(this.st.contexts)) for (const d of Object.values(c)) if (d === domain) return;
-    const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+    const iommu = this.iommuOf(domain);
     if (this.st.engine.domains[domain]) engineDetach(this.st.engine, domain, iommu);
   }
 
@@ -217,16 +252,24 @@ export class TranslationActor implements SimActor<World> {
    * (a VMID-wide flush, as the SMMU's TLBI by VMID does).
    */
   flushDomain(domain: number): void {
-    const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
+    const iommu = this.iommuOf(domain);
     engineFlushIotlb(this.st.engine, iommu, { kind: TAG_DOMAIN, tag: domain });
     const doms = this.st.engine.domains;
+    // the ATCs after the IOTLBs (hardware.md §1.3 step 3), as the drivers' domain-wide flushes do
+    const flushAtcs = (a: Attachment) => {
+      for (const dev of a.atsDevices) engineFlushAtc(this.st.engine, dev);
+    };
     const flush = (a: Attachment) => {
       const f: InvalidateFilter = a.kind === TAG_ASID ? { kind: TAG_ASID, tag2: a.tag2 } : { kind: a.kind, tag: a.tag };
       engineFlushIotlb(this.st.engine, a.iommu, f);
+      flushAtcs(a);
     };
     const d = doms[domain];
     if (!d) return;
-    for (const a of d.attachments) if (a.kind !== TAG_DOMAIN || a.iommu !== iommu) flush(a);
+    for (const a of d.attachments) {
+      if (a.kind !== TAG_DOMAIN || a.iommu !== iommu) flush(a);
+      else flushAtcs(a);
+    }
     if (d.kind !== 'paging') return;
     for (const k of Object.keys(doms)) {
       const nd = doms[Number(k)]!;
@@ -333,8 +376,9 @@ export class TranslationActor implements SimActor<World> {
       let j = i + 1;
       while (j < n && ctxs![accesses[j]!.pasid ?? NO_PASID] === domain) j++;
       const group = (i === 0 && j === n ? accesses : accesses.slice(i, j)) as DmaAccess[];
-      const iommu = this.st.iommuIndex[this.st.domainIommu[domain] ?? ''] ?? 0;
-      const r = translateBurst(this.st.engine, { iommu, domain, device, accesses: group }, mem, this.results);
+      const iommu = this.iommuOf(domain);
+      const ats = engineAtsOn(this.st.engine, domain, iommu, device);
+      const r = translateBurst(this.st.engine, { iommu, domain, device, ats, accesses: group }, mem, this.results);
       const status = r.status;
       const readData = r.readData;
       const reads = readData.length !== 0;
@@ -390,6 +434,11 @@ export function translationView(state: unknown): unknown {
     domains,
     contexts: a.st.contexts,
     iotlb: a.st.engine.iotlbs.map((t, i) => ({ iommu: i, entries: iotlbEntries(t).length })),
+    // the ATCs of ATS devices, by device name
+    atc: Object.fromEntries(Object.entries(a.st.deviceIndex).flatMap(([dev, i]) => {
+      const atc = a.st.engine.atcs[i];
+      return atc ? [[dev, { entries: iotlbEntries(atc).length }]] : [];
+    })),
     stats: a.st.engine.stats,
     staleUses: a.st.engine.staleUses.length,
   };

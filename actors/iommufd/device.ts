@@ -255,7 +255,7 @@ function doAttach(x: Ictx, devId: number, dev: DeviceData, pasid: number, h: Hwp
   } else {
     groups[pasid] = { file: x.d.file, hwpt: h.e.id, domain: h.data.domain, devices: [devId] };
   }
-  translation(x.c)?.attach(dev.dev, pasid, hwDomainOf(h));
+  translation(x.c)?.attach(dev.dev, pasid, hwDomainOf(h), deviceSpec(x.c.world, dev.dev)?.ats ?? false);
   x.c.post(iommuActorId(dev.iommu), 'hw', 'attach', { device: dev.dev, pasid, domain: h.data.domain });
   invokeOp(x.c, x.d.table.entries[devId]!.actor, 'set_attach', { pasid, hwpt: h.e.id });
   if (old) {

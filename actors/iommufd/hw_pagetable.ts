@@ -282,7 +282,8 @@ export function installNested(x: Ictx, domain: number, parentDomain: number, p: 
   const c = p.config;
   if (c.kind === 'smmuv3' && c.config === 's1') {
     const cdTable = Number((c.ste0 >> 6n) & ((1n << 50n) - 1n)) << 6;
-    tr.allocNested(domain, p.iommu, parentDomain, { type: 'smmuv3', cdTable, s1cdmax: Number((c.ste0 >> 59n) & 0x1fn) });
+    const s1cdmax = Number((c.ste0 >> 59n) & 0x1fn);
+    tr.allocNested(domain, p.iommu, parentDomain, { type: 'smmuv3', cdTable, s1cdmax, ...(c.enableAts ? { ats: true as const } : {}) });
   } else if (c.kind === 'vtd') {
     tr.allocNested(domain, p.iommu, parentDomain, { type: 'vtd', flptr: Number(c.pgtblAddr), flpm: c.addrWidth === 57 ? 1 : 0 });
   }

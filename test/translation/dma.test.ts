@@ -8,6 +8,8 @@ import { Simulation } from '../../actors/sim.ts';
 import { FIXED, PAGE, RW, domainOf, journaled, pattern, peek, poke, read1, rig, tr, write1, type DevName } from './helpers.ts';
 import { hwDomainMismatches, staleTranslations } from '../../actors/invariants-hw.ts';
 import { IOMMU_IOAS_MAP_READABLE } from '../../uapi/enums.ts';
+import { iotlbEntries } from '../../hardware/iotlb.ts';
+import { translationView } from '../../actors/hw/translation.ts';
 
 const IOVA = 0x1000_0000;
 
@@ -73,10 +75,19 @@ describe.each<DevName>(['dev0', 'dev2'])('DMA data path (%s)', (dev) => {
       const r = rig(sim, dev);
       const va = mapBuffer(r, 4);
       poke(r.p, va, pattern(4, 3));
-      // fill the IOTLB for every page, twice (the second round hits)
+      // fill the caches for every page, twice (the second round hits): dev2 has ATS, so its own ATC answers first
       for (let k = 0; k < 2; k++) for (let i = 0; i < 4; i++) expect(read1(sim, dev, IOVA + i * PAGE, 8).ok).toBe(true);
-      expect(tr(sim).st.engine.stats.iotlbHits).toBeGreaterThanOrEqual(4);
+      const st = tr(sim).st.engine.stats;
+      const atc = tr(sim).st.engine.atcs[tr(sim).st.deviceIndex[dev]!];
+      if (dev === 'dev2') {
+        expect([st.atcHits, st.iotlbHits]).toEqual([4, 0]);
+        expect(iotlbEntries(atc!)).toHaveLength(4);
+      } else {
+        expect([st.atcHits, st.iotlbHits]).toEqual([0, 4]);
+        expect(atc).toBeUndefined();
+      }
       expect(r.ifd.ioasUnmap({ ioas_id: r.ioas, iova: BigInt(IOVA), length: BigInt(4 * PAGE) }).errno).toBe(0);
+      if (atc) expect(iotlbEntries(atc)).toEqual([]);
       for (let i = 0; i < 4; i++) {
         expect(read1(sim, dev, IOVA + i * PAGE, 8)).toMatchObject({ ok: false, fault: 'translation' });
         expect(write1(sim, dev, IOVA + i * PAGE, new Uint8Array(8))).toMatchObject({ ok: false });
@@ -107,6 +118,61 @@ describe.each<DevName>(['dev0', 'dev2'])('DMA data path (%s)', (dev) => {
       expect(read1(sim, dev, IOVA, 8)).toMatchObject({ ok: false, fault: 'translation' });
       expect(staleTranslations(sim)).toHaveLength(1);
     }, { hwBugs: { skipIotlbFlushOnUnmap: true } });
+  });
+});
+
+describe('ATS: the device ATC (dev2 has ATS, dev0 not)', () => {
+  it('skipAtcFlushOnUnmap: the IOTLB is flushed, the ATC is not, and the DMA after UNMAP uses the ATC entry and is caught', () => {
+    journaled((sim) => {
+      const r = rig(sim, 'dev2');
+      const va = mapBuffer(r, 2);
+      poke(r.p, va, pattern(2, 6));
+      expect(read1(sim, 'dev2', IOVA + PAGE, 8).ok).toBe(true);
+      expect(r.ifd.ioasUnmap({ ioas_id: r.ioas, iova: BigInt(IOVA), length: BigInt(2 * PAGE) }).errno).toBe(0);
+      const e = tr(sim).st.engine;
+      const iommu = tr(sim).st.iommuIndex['iommu1']!;
+      expect(iotlbEntries(e.iotlbs[iommu]!)).toEqual([]);
+      expect(iotlbEntries(e.atcs[tr(sim).st.deviceIndex['dev2']!]!)).toHaveLength(1);
+      expect(read1(sim, 'dev2', IOVA + PAGE + 8, 8).ok).toBe(true);
+      expect(staleTranslations(sim)).toMatchObject([{ iova: IOVA + PAGE + 8, cache: 'atc', tableFault: 'translation', nested: false }]);
+      // the same bug on a device without ATS has nothing to show: its translations live in the flushed IOTLB only
+      const r0 = rig(sim, 'dev0');
+      mapBuffer(r0, 1);
+      expect(read1(sim, 'dev0', IOVA, 8).ok).toBe(true);
+      expect(r0.ifd.ioasUnmap({ ioas_id: r0.ioas, iova: BigInt(IOVA), length: BigInt(PAGE) }).errno).toBe(0);
+      expect(read1(sim, 'dev0', IOVA, 8)).toMatchObject({ ok: false, fault: 'translation' });
+      expect(staleTranslations(sim)).toHaveLength(1);
+    }, { hwBugs: { skipAtcFlushOnUnmap: true } });
+  });
+
+  it('a context change (attach to another IOAS) flushes the ATC: the next DMA translates through the new domain', () => {
+    journaled((sim) => {
+      const r = rig(sim, 'dev2');
+      const va = mapBuffer(r, 1);
+      poke(r.p, va, pattern(1, 1));
+      expect(read1(sim, 'dev2', IOVA, 16).data).toEqual(pattern(1, 1).subarray(0, 16));
+      const dev = tr(sim).st.deviceIndex['dev2']!;
+      expect(iotlbEntries(tr(sim).st.engine.atcs[dev]!)).toHaveLength(1);
+      // inspect shows it (the state a journal snapshot holds)
+      expect(translationView(tr(sim).persist())).toMatchObject({ atc: { dev2: { entries: 1 } } });
+      const b = r.ifd.ioasAlloc();
+      expect(b.errno).toBe(0);
+      const vb = mapBuffer({ ...r, ioas: b.out.out_ioas_id }, 1);
+      poke(r.p, vb, pattern(1, 2));
+      expect(r.vfio.attach(b.out.out_ioas_id).errno).toBe(0);
+      expect(iotlbEntries(tr(sim).st.engine.atcs[dev]!)).toEqual([]);
+      expect(read1(sim, 'dev2', IOVA, 16).data).toEqual(pattern(1, 2).subarray(0, 16));
+      expect(staleTranslations(sim)).toEqual([]);
+      // the old domain has no ATS device left; the new one has dev2
+      const e = tr(sim).st.engine;
+      const ats = Object.values(e.domains).map((d) => d.attachments.flatMap((a) => a.atsDevices));
+      expect(ats.filter((x) => x.includes(dev))).toHaveLength(1);
+      // detach: the ATC is flushed with the context and DMA is blocked
+      expect(read1(sim, 'dev2', IOVA, 16).ok).toBe(true);
+      expect(r.vfio.detach().errno).toBe(0);
+      expect(iotlbEntries(e.atcs[dev]!)).toEqual([]);
+      expect(read1(sim, 'dev2', IOVA, 8)).toMatchObject({ ok: false, fault: 'blocked' });
+    });
   });
 });
 

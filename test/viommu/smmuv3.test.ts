@@ -12,6 +12,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Simulation } from '../../actors/sim.ts';
 import { encodeArray } from '../../uapi/layout.ts';
+import { iotlbEntries } from '../../hardware/iotlb.ts';
+import type { TranslationActor } from '../../actors/hw/translation.ts';
 import * as S from '../../uapi/structs.ts';
 import {
   IOMMU_HWPT_DATA_ARM_SMMUV3, IOMMU_HWPT_DATA_VTD_S1, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
@@ -237,6 +239,42 @@ describe('SMMUv3 nesting on a vIOMMU (dev2, iommu1)', () => {
       expect(read1(sim, 'dev2', unmapped, 8).ok).toBe(false);
       const r2 = readVevents(g.r.p, q.out.out_veventq_fd, 4096, 32);
       expect(r2.evs.map((e) => e.seq)).toEqual([0]);
+    });
+  });
+
+  it('EATS = 1 turns on ATS: after a guest remap the device ATC keeps the old translation through TLBI_NH_VA until ATC_INV', () => {
+    journaled((sim) => {
+      const s = bringUp(sim, 8);
+      const { g } = s;
+      const tr = sim.rt.actor('translation') as TranslationActor;
+      const e = tr.st.engine;
+      const dev = tr.st.deviceIndex['dev2']!;
+      const EATS_TRANS = 1n << 28n;
+      const s1 = nestedOk(s, vste(ste0(CFG_S1, stage1(g)), EATS_TRANS));
+      expect(g.r.vfio.attach(s1).errno).toBe(0);
+      const page = S1_BASE + 3 * PAGE;
+      const oldGpa = g.s1.get(page)!.gpa;
+      const newGpa = 61 * PAGE;
+      expect(read1(sim, 'dev2', page + 0x80, 16).data).toEqual(peek(g.r.p, gpaVa(g, oldGpa + 0x80), 16));
+      expect(iotlbEntries(e.atcs[dev]!)).toHaveLength(1);
+
+      writeStage1(g, 'smmuv3', [...g.s1].map(([va, m]) => ({ iova: va, gpa: va === page ? newGpa : m.gpa, write: m.write })), ASID);
+      expect(invalidate(s, cmds([TLBI_NH_VA(ASID, page)]), { entryNum: 1 }).errno).toBe(0);
+      // the IOTLB has forgotten the page, the device has not: ATS translations live in the endpoint
+      const hits = e.stats.atcHits;
+      expect(read1(sim, 'dev2', page + 0x80, 16).data).toEqual(peek(g.r.p, gpaVa(g, oldGpa + 0x80), 16));
+      expect(e.stats.atcHits).toBe(hits + 1);
+      expect(invalidate(s, cmds([ATC_INV(VSID)]), { entryNum: 1 }).errno).toBe(0);
+      expect(iotlbEntries(e.atcs[dev]!)).toEqual([]);
+      expect(read1(sim, 'dev2', page + 0x80, 16).data).toEqual(peek(g.r.p, gpaVa(g, newGpa + 0x80), 16));
+
+      // EATS = 0 (abort ATS translation requests): the same vSTE without it leaves the ATC out
+      const noAts = nestedOk(s, vste(ste0(CFG_S1, stage1(g))));
+      expect(g.r.vfio.attach(noAts).errno).toBe(0);
+      const before = e.stats.atcHits;
+      for (let k = 0; k < 2; k++) expect(read1(sim, 'dev2', S1_BASE + 0x10, 8).ok).toBe(true);
+      expect(e.stats.atcHits).toBe(before);
+      expect(iotlbEntries(e.atcs[dev]!)).toEqual([]);
     });
   });
 
