@@ -257,6 +257,20 @@ describe('translateBurst fast path (paging domain, no ATC, PASID 0)', () => {
       expect(readBuf).toEqual(fill(32, 0x22));
       expect(r[4]!.ok && r[4]!.data).toEqual(fill(16, 0x33));
       expect(r.map((x) => x.chunks.length)).toEqual([1, 2, 1, 1, 2]);
+      // one burst's accesses act in order whichever path each takes: a read sees the writes before it
+      const back = fill(64, 0);
+      const o = run([
+        { iova: 0x40010, length: 64, write: true, data: fill(64, 0x44) },
+        { iova: 0x40020, length: 16, write: true },
+        { iova: 0x40010, length: 64, write: false, data: back },
+        { iova: 0x40010, length: 8, write: true, data: fill(8, 0x55) },
+      ]);
+      expect(o.every((x) => x.ok)).toBe(true);
+      const seen = fill(64, 0x44);
+      seen.fill(0, 0x10, 0x20);
+      expect(back).toEqual(seen);
+      seen.fill(0x55, 0, 8);
+      expect(mem.readPhys(0x10010, 64)).toEqual(seen);
     });
   }
 });
