@@ -68,6 +68,8 @@ export class TranslationActor implements SimActor<World> {
   readonly id = TRANSLATION_ACTOR;
   readonly kind = 'translation';
   private readonly results = new BurstResults();
+  /** Faulted accesses of the last burst `dma` ran (scratch, not state): none means no fault to report. */
+  private faults = 0;
 
   constructor(readonly st: TranslationState) {}
 
@@ -297,7 +299,7 @@ export class TranslationActor implements SimActor<World> {
     if (env.type !== 'dma') throw new Error(`translation: unexpected message ${env.type}`);
     const req = env.body as DmaRequest;
     const results = this.dma(ctx.world, req);
-    const prq = this.reportFaults(ctx, req, results);
+    const prq = this.faults !== 0 ? this.reportFaults(ctx, req, results) : null;
     ctx.post(env.src, 'dma', 'dma.ret', prq ? { results, prq } : { results });
   }
 
@@ -357,12 +359,17 @@ export class TranslationActor implements SimActor<World> {
     const out: DmaOutcome[] = new Array<DmaOutcome>(n).fill(OK_OUTCOME);
     const ctxs = this.st.contexts[req.device];
     const device = this.st.deviceIndex[req.device] ?? 0;
+    // the context of an access without a PASID, looked up once: most bursts have no other
+    const noPasid = ctxs?.[NO_PASID];
+    this.faults = 0;
     let i = 0;
     while (i < n) {
-      const domain = ctxs?.[accesses[i]!.pasid ?? NO_PASID];
+      const pasid = accesses[i]!.pasid ?? NO_PASID;
+      const domain = pasid === NO_PASID ? noPasid : ctxs?.[pasid];
       if (domain === undefined) {
         // No context entry: the IOMMU blocks the request (DMA to a blocked / unattached device).
         out[i++] = { ok: false, fault: 'blocked' };
+        this.faults++;
         continue;
       }
       const sva = svaDomainOf(world, domain);
@@ -370,11 +377,15 @@ export class TranslationActor implements SimActor<World> {
         // An SVA domain: the walk is the process's CPU page table (actors/hw/sva-walk.ts).
         const ats = (world.kobj.hw as HwState | undefined)?.topology.devices.find((d) => d.id === req.device)?.ats ?? false;
         out[i] = svaAccess(world, { engine: this.st.engine, iommu: this.st.iommuIndex[sva.iommu] ?? 0, device, ats }, sva, accesses[i]!);
+        if (!out[i]!.ok) this.faults++;
         i++;
         continue;
       }
       let j = i + 1;
-      while (j < n && ctxs![accesses[j]!.pasid ?? NO_PASID] === domain) j++;
+      for (; j < n; j++) {
+        const p = accesses[j]!.pasid ?? NO_PASID;
+        if ((p === NO_PASID ? noPasid : ctxs![p]) !== domain) break;
+      }
       const group = (i === 0 && j === n ? accesses : accesses.slice(i, j)) as DmaAccess[];
       const iommu = this.iommuOf(domain);
       const ats = engineAtsOn(this.st.engine, domain, iommu, device);
@@ -382,7 +393,10 @@ export class TranslationActor implements SimActor<World> {
       const status = r.status;
       const readData = r.readData;
       const reads = readData.length !== 0;
-      for (let k = 0; k < r.count; k++) if (status[k] !== 0 || (reads && readData[k])) out[i + k] = outcomeAt(r, k);
+      for (let k = 0; k < r.count; k++) {
+        if (status[k] !== 0) this.faults++;
+        if (status[k] !== 0 || (reads && readData[k])) out[i + k] = outcomeAt(r, k);
+      }
       i = j;
     }
     return out;
