@@ -1,9 +1,11 @@
-// Generator of walkers.ts: one walk function per page-table format with the
-// format's parameters as literals, the levels unrolled (a switch on the
-// level count falls through from the top level down to the 4 KiB level),
-// descriptors read as two 32-bit halves, and the leaf rules of the format's
-// style inlined. The format objects in registry.ts stay the single source of
-// truth; test/hardware/walkers.test.ts fails when walkers.ts is out of date
+// Generator of walkers.ts: two walk functions per page-table format with the
+// format's parameters as literals. The full walk has the levels unrolled
+// (the level count's tests fall through from the top level down to the
+// 4 KiB level), descriptors read as two 32-bit halves, and the leaf rules of
+// the format's style inlined; the exported walk is a fast path small enough
+// for V8 to inline into callers (the remembered level-1 table, a smallest
+// page, no fault) in front of it. The format objects in registry.ts stay the
+// single source of truth; test/hardware/walkers.test.ts fails when walkers.ts is out of date
 // and checks every walker against ptWalkGeneric.
 //
 //   npx tsx hardware/pagetable/gen_walkers.ts   (rewrites walkers.ts)
@@ -256,13 +258,6 @@ function leafOut(f: PageTableFormat, lvl: number): string[] {
 }
 
 /**
- * The walk callers use: small enough for V8 to inline into their loops. It
- * takes the common case alone (the remembered level-1 table, a table
- * pointer there, a smallest-size page below it, no fault) and hands
- * everything else, faults included, to the full walk, which starts over.
- * Same results and side effects either way.
- */
-/**
  * The fast path's leaf rules: leafRules, except that the LPAE styles take
  * only the settled case (access flag set, S1 writable or S2 write-permitted,
  * so no fault but a privilege or read-permission one and no descriptor
@@ -313,6 +308,13 @@ function notPageTest(f: PageTableFormat): string {
   return `${validTest(f)} || ${page}`;
 }
 
+/**
+ * The walk callers use: small enough for V8 to inline into their loops. It
+ * takes the common case alone (the remembered level-1 table, a table
+ * pointer there, a smallest-size page below it, no fault) and hands
+ * everything else, faults included, to the full walk, which starts over.
+ * Same results and side effects either way.
+ */
 function fastWalker(f: PageTableFormat, name: string): string[] {
   const x86 = f.style === STYLE_X86;
   const c = f.id * LAST_TABLE_WORDS;
@@ -362,8 +364,9 @@ export function generateWalkers(): string {
     '// in registry.ts. Do not edit: change the generator and run',
     '//   npx tsx hardware/pagetable/gen_walkers.ts',
     '//',
-    '// One walk per format, results and side effects identical to',
-    "// radix.ts's ptWalkGeneric (test/hardware/walkers.test.ts checks both).",
+    '// Per format a fast path and the full walk behind it, results and side',
+    "// effects identical to radix.ts's ptWalkGeneric (test/hardware/walkers.test.ts",
+    '// checks both).',
     '',
     "import { FAULT_ACCESS, FAULT_ADDRESS_SIZE, FAULT_PERMISSION, FAULT_TRANSLATION } from './format.ts';",
     "import type { PoolState } from './pool.ts';",

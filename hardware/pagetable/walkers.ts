@@ -2,8 +2,9 @@
 // in registry.ts. Do not edit: change the generator and run
 //   npx tsx hardware/pagetable/gen_walkers.ts
 //
-// One walk per format, results and side effects identical to
-// radix.ts's ptWalkGeneric (test/hardware/walkers.test.ts checks both).
+// Per format a fast path and the full walk behind it, results and side
+// effects identical to radix.ts's ptWalkGeneric (test/hardware/walkers.test.ts
+// checks both).
 
 import { FAULT_ACCESS, FAULT_ADDRESS_SIZE, FAULT_PERMISSION, FAULT_TRANSLATION } from './format.ts';
 import type { PoolState } from './pool.ts';
