@@ -5,8 +5,8 @@
 // the format's style inlined; the exported walk is a fast path small enough
 // for V8 to inline into callers (the remembered level-1 table, a smallest
 // page, no fault) in front of it. The format objects in registry.ts stay the
-// single source of truth; test/hardware/walkers.test.ts fails when walkers.ts is out of date
-// and checks every walker against ptWalkGeneric.
+// single source of truth; test/hardware/walkers.test.ts fails when
+// walkers.ts is out of date and checks every walker against ptWalkGeneric.
 //
 //   npx tsx hardware/pagetable/gen_walkers.ts   (rewrites walkers.ts)
 
