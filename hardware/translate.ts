@@ -16,7 +16,7 @@ import {
 } from './pagetable/radix.ts';
 import { PORT_BLOCK_BYTES, PORT_BLOCK_FRAMES, PORT_FRAME_SIZE, smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
 import {
-  ANY, NO_TAG2, TAG_ASID, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
+  ANY, NO_TAG2, TAG_ASID, TAG_DEVICE, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
   iotlbContext, iotlbInvalidate, iotlbLookup, iotlbLookupIn, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
@@ -477,15 +477,18 @@ const B = {
  * One page through the caches and tables. `looked`: translateBurst's fast
  * path already looked the IOTLB up (no ATC, PASID 0) and got this index, so
  * neither cache is asked again (a second lookup would count twice); -2 = not.
+ * `atcLooked`: the same for the ATC of an ATS device (its lookup left `tout`
+ * as it found it); the IOTLB is then asked as usual.
  */
 function translatePage(
   s: EngineState, d: DomainState, mem: PhysMemPort, iova: number, write: boolean, pasid: number, priv: boolean, looked: number,
+  atcLooked = -2,
 ): number {
   const access = (write ? ACC_WRITE : ACC_READ) | (priv ? ACC_PRIV : 0);
   const tlb = B.tlb;
   const device = B.device;
   const atc = B.atc;
-  if (looked === -2 && atc && atcLookup(atc, device, pasid, iova, tout) >= 0 && cachedOk(write)) {
+  if (looked === -2 && atc && (atcLooked !== -2 ? atcLooked : atcLookup(atc, device, pasid, iova, tout)) >= 0 && cachedOk(write)) {
     s.stats.atcHits++;
     if (s.checkStale) checkHit(s, d, mem, 'atc', atc, B.iommu, device, pasid, iova, access, priv);
     T.pa = tout.pa;
@@ -597,9 +600,14 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   // inside one page whose IOTLB front entry allows it, with a current stamp,
   // is done in this loop; anything else goes on in translateAccess from that
   // lookup (a second lookup would count twice).
+  // An ATS device asks its ATC first (translatePage's order): the fast path
+  // looks there instead, and a miss goes on to the IOTLB in translateAccess.
   const tlb = B.tlb;
-  const fastCtx = (B.fastCtx = deferMoves && B.atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0);
-  const tlbGen = tlb.gen;
+  const atc = B.atc;
+  const fastCtx = (B.fastCtx = deferMoves && atc === undefined ? iotlbContext(tlb, C.kind, C.tag, C.tag2, 0) : 0);
+  const first = deferMoves ? atc ?? tlb : tlb;
+  const firstCtx = atc === undefined ? fastCtx : deferMoves ? iotlbContext(atc, TAG_DEVICE, B.device, NO_TAG2, 0) : 0;
+  const tlbGen = first.gen;
   const checkStale = s.checkStale;
   const gen = B.gen;
   const n = accesses.length;
@@ -615,8 +623,8 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
     const iova = a.iova;
     const len = a.length;
     let h = -2;
-    if (fastCtx !== 0 && typeof iova === 'number' && (a.pasid ?? 0) === 0 && a.priv !== true) {
-      h = iotlbLookupIn(tlb, fastCtx, iova, tout);
+    if (firstCtx !== 0 && typeof iova === 'number' && (a.pasid ?? 0) === 0 && a.priv !== true) {
+      h = iotlbLookupIn(first, firstCtx, iova, tout);
       if (h >= 0) {
         const info = tout.info;
         const need = a.write ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
@@ -637,24 +645,26 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
         }
       }
     }
-    translateAccess(s, d, mem, r, i, a, h, deferMoves, zeroCopy);
+    translateAccess(s, d, mem, r, i, a, atc === undefined ? h : -2, atc === undefined ? -2 : h, deferMoves, zeroCopy);
   }
   const stats = s.stats;
   stats.accesses += n;
   stats.pages += fast;
   stats.bytes += bytes;
-  stats.iotlbHits += hits;
+  if (atc === undefined) stats.iotlbHits += hits;
+  else stats.atcHits += hits;
   if (deferMoves) moveBurst(r, accesses, mem, zeroCopy);
   return r;
 }
 
 /**
  * translateBurst for one access outside its fast path: page by page through
- * translatePage. `looked`: the IOTLB index the fast path's lookup of the
- * first page gave (-1 none), -2 = not looked up.
+ * translatePage. `looked` / `atcLooked`: the IOTLB / ATC index the fast
+ * path's lookup of the first page gave (-1 none), -2 = not looked up.
  */
 function translateAccess(
-  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, i: number, a: DmaAccess, looked: number, deferMoves: boolean, zeroCopy: boolean,
+  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, i: number, a: DmaAccess, looked: number, atcLooked: number,
+  deferMoves: boolean, zeroCopy: boolean,
 ): void {
   const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
   const write = a.write;
@@ -687,7 +697,7 @@ function translateAccess(
       pa = tout.pa;
       pageSize = tout.pageSize;
     } else {
-      const code = translatePage(s, d, mem, cur, write, pasid, priv, h);
+      const code = translatePage(s, d, mem, cur, write, pasid, priv, h, off === 0 ? atcLooked : -2);
       if (code !== 0) {
         status = code;
         break;

@@ -13,7 +13,7 @@ import { ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
 import { IoPageTable } from '../../hardware/pagetable/radix.ts';
 import { poolCreate } from '../../hardware/pagetable/pool.ts';
 import { encodeCd, materializeGuestTable } from '../../hardware/pagetable/nested.ts';
-import { TAG_ASID, TAG_DOMAIN, iotlbEntries } from '../../hardware/iotlb.ts';
+import { TAG_ASID, TAG_DOMAIN, atcInvalidate, iotlbEntries } from '../../hardware/iotlb.ts';
 import { SparseMem } from './helpers.ts';
 import { createPhysMem } from '../../hardware/physmem.ts';
 import { physMemPort } from '../../actors/hw/physmem-port.ts';
@@ -222,6 +222,32 @@ describe('translateBurst fast path (paging domain, no ATC, PASID 0)', () => {
     expect([s.stats.walks, s.stats.iotlbHits, tlb.misses, tlb.hits, s.stats.staleUses]).toEqual([4, 12, 4, 12, 0]);
     expect([s.stats.accesses, s.stats.pages, s.stats.bytes]).toEqual([16, 16, 256]);
     expect(mem.readPhys(0x53008, 16)).toEqual(new Uint8Array(16).fill(4));
+  });
+
+  it('ATS: the fast path asks the ATC first; a miss goes on to the IOTLB once; every page is counted once', () => {
+    const { s, mem } = setup({}, true);
+    expect(engineMap(s, 1, 0x10000, 0x50000, 4 * K4, RW)).toBe(0);
+    const tlb = s.iotlbs[0]!;
+    const atc = s.atcs[7]!;
+    const acc = (n: number) => Array.from({ length: n }, (_, i) => ({ iova: 0x10000 + i * K4 + 8, length: 16, write: true, data: new Uint8Array(16).fill(i + 1) }));
+    const req = (n: number) => ({ iommu: 0, domain: 1, device: 7, ats: true, accesses: acc(n) });
+    translateBurst(s, req(4), mem);
+    // each page: ATC miss, IOTLB miss, a walk, and both filled
+    expect([s.stats.walks, s.stats.atcHits, s.stats.iotlbHits, atc.misses, tlb.misses, tlb.hits]).toEqual([4, 0, 0, 4, 4, 0]);
+    for (let k = 1; k <= 2; k++) {
+      translateBurst(s, req(4), mem);
+      expect([s.stats.walks, s.stats.atcHits, s.stats.iotlbHits, atc.hits, tlb.hits + tlb.misses]).toEqual([4, 4 * k, 0, 4 * k, 4]);
+    }
+    // the ATC flushed alone (as a context change does): the IOTLB answers and refills it
+    expect(atcInvalidate(atc, 7)).toBe(4);
+    translateBurst(s, req(4), mem);
+    expect([s.stats.walks, s.stats.atcHits, s.stats.iotlbHits, iotlbEntries(atc).length]).toEqual([4, 8, 4, 4]);
+    // a map elsewhere bumps the generation: the ATC hits are re-verified by a walk (no stale use), one hit each
+    expect(engineMap(s, 1, 0x80000, 0x60000, K4, RW)).toBe(0);
+    const r = burstResultObjects(translateBurst(s, req(4), mem));
+    expect(r.map((x) => x.ok && x.chunks[0]!.pa)).toEqual([0x50008, 0x51008, 0x52008, 0x53008]);
+    expect([s.stats.atcHits, s.stats.iotlbHits, s.stats.staleUses]).toEqual([12, 4, 0]);
+    expect(mem.readPhys(0x52008, 16)).toEqual(new Uint8Array(16).fill(3));
   });
 
   // The fast path moves an access itself; every other shape goes page by page.
