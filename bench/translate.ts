@@ -282,6 +282,7 @@ console.log(`(e) DMA end to end through the bus (sim.dma), 64 MiB IOAS, 256 rand
 console.log(`    64 B per page                      ${fmt(bus.bus)} pages   (target >= 10 M/s: ${bus.bus >= 10e6 ? 'met' : 'not met'})`);
 console.log(`    4 KiB per page                     ${fmt(bus4k.bus)} pages (${((bus4k.bus * 4096) / 1e9).toFixed(1)} GB/s moved)`);
 console.log(`    translateBurst engine on the same memory: 64 B ${fmt(bus.engine)}, 4 KiB ${fmt(bus4k.engine)}`);
+console.log(`    memory floor (the same copies to the same pages, nothing else): 64 B ${fmt(bus.floor)}, 4 KiB ${fmt(bus4k.floor)}`);
 console.log(`    engine only, 64 KiB aliased window, IOTLB 4K entries:`);
 console.log(`    64 B write per page, random pages  ${fmt(e)} pages`);
 console.log(`    4 KiB write per page, random pages ${fmt(e4k)} pages (${((e4k * 4096) / 1e9).toFixed(1)} GB/s moved)`);
@@ -295,5 +296,6 @@ console.log(JSON.stringify({
   dma_pages_per_s: Math.round(bus.bus), dma_bytes_per_page: 64, dma_4k_pages_per_s: Math.round(bus4k.bus),
   dma_4k_gb_per_s: Number(((bus4k.bus * 4096) / 1e9).toFixed(3)),
   dma_engine_pages_per_s: Math.round(bus.engine), dma_engine_4k_pages_per_s: Math.round(bus4k.engine),
+  dma_floor_pages_per_s: Math.round(bus.floor), dma_floor_4k_pages_per_s: Math.round(bus4k.floor),
   engine_pages_per_s: e, engine_4k_pages_per_s: e4k, engine_stale_pages_per_s: eStale, engine_seq_pages_per_s: eSeq,
 }));
