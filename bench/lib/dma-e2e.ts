@@ -74,14 +74,19 @@ export function busRound(sim: Simulation, accesses: DmaAccess[], seq: Uint32Arra
   return { perS: (bursts * BURST * 1000) / ms, deliveries: sim.deliveries - d0 };
 }
 
-/** The engine alone on the same domain, tables and frames. */
-export function engineRound(sim: Simulation, accesses: DmaAccess[], seq: Uint32Array, bursts: number): number {
+/** What the engine needs to run dev0's bursts of `accesses` directly: its state, request, memory and results. */
+function engineOf(sim: Simulation, accesses: DmaAccess[]) {
   const tr = translationActor(sim);
   const domain = tr.domainOf('dev0')!;
   const iommu = tr.st.iommuIndex[tr.st.domainIommu[domain]!]!;
-  const req = { iommu, domain, device: tr.st.deviceIndex['dev0']!, accesses };
-  const mem = physMemPort(sim.world.mem.pm);
-  const res = new BurstResults();
+  return {
+    tr, req: { iommu, domain, device: tr.st.deviceIndex['dev0']!, accesses }, mem: physMemPort(sim.world.mem.pm), res: new BurstResults(),
+  };
+}
+
+/** The engine alone on the same domain, tables and frames. */
+export function engineRound(sim: Simulation, accesses: DmaAccess[], seq: Uint32Array, bursts: number): number {
+  const { tr, req, mem, res } = engineOf(sim, accesses);
   const t0 = performance.now();
   for (let b = 0; b < bursts; b++) {
     fill(accesses, seq, b);
@@ -117,12 +122,7 @@ export function floorRound(sim: Simulation, accesses: DmaAccess[], pas: Float64A
 
 /** The physical address of every access of `seq`, as the engine translates them (for floorRound). */
 function pagesOf(sim: Simulation, accesses: DmaAccess[], seq: Uint32Array, bursts: number): Float64Array {
-  const tr = translationActor(sim);
-  const domain = tr.domainOf('dev0')!;
-  const iommu = tr.st.iommuIndex[tr.st.domainIommu[domain]!]!;
-  const req = { iommu, domain, device: tr.st.deviceIndex['dev0']!, accesses };
-  const mem = physMemPort(sim.world.mem.pm);
-  const res = new BurstResults();
+  const { tr, req, mem, res } = engineOf(sim, accesses);
   const pas = new Float64Array(bursts * BURST);
   for (let b = 0; b < bursts; b++) {
     fill(accesses, seq, b);
