@@ -17,7 +17,7 @@ import { KERNEL_ACTOR } from '../actors/kernel.ts';
 import { TRANSLATION_ACTOR } from '../actors/hw/translation.ts';
 import { deviceActorId } from '../actors/hw/device.ts';
 import { threadActorId, type ThreadStep } from '../actors/thread.ts';
-import { parseScenario as parseText, ScenarioError, type Program, type Stmt } from '../scenario/parse.ts';
+import { laneErrnos, parseScenario as parseText, ScenarioError, type Program, type Stmt } from '../scenario/parse.ts';
 import { Runner } from '../scenario/run.ts';
 import { errnoName } from '../uapi/errno.ts';
 import { compileCall, type Bindings, type CallOp, type Scenario, type ScenarioScript } from './scenario.ts';
@@ -72,9 +72,7 @@ function laneOf(s: Stmt): string {
   return (s as { who: string }).who;
 }
 
-function expectOf(s: Stmt): number[] {
-  return (s as { expect?: { errnos: number[] } }).expect?.errnos ?? [];
-}
+
 
 /**
  * The explore scenario of a text scenario.  Throws ScenarioError (file:line:col)
@@ -88,7 +86,7 @@ export function scenarioFromText(text: string, file: string): Scenario {
     const name = laneOf(s);
     let calls = lanes.get(name);
     if (!calls) lanes.set(name, (calls = []));
-    calls.push({ op: 'line', line: s.pos.line, col: s.pos.col, text: lines[s.pos.line - 1]!.trim(), expect: expectOf(s) });
+    calls.push({ op: 'line', line: s.pos.line, col: s.pos.col, text: lines[s.pos.line - 1]!.trim(), expect: laneErrnos(s) });
   }
   const comment = lines.find((l) => /^\s*#\s*\S/.test(l));
   return {

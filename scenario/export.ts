@@ -18,7 +18,7 @@ import type { Envelope } from '../actors/runtime/envelope.ts';
 import type { ThreadStep } from '../actors/thread.ts';
 import { ReplaySession } from '../replay/session.ts';
 import { PROT_READ, PROT_WRITE } from '../actors/mm/process.ts';
-import { errnoName } from '../uapi/errno.ts';
+import { EFAULT, errnoName } from '../uapi/errno.ts';
 import { ioctlSpecByCmd, leavesOf, symbolize, testCmdView, type IoctlSpec, type Leaf } from './catalog.ts';
 import { observeLanesTracker, readLeaf, writeLeaf, type LaneResult } from './run.ts';
 
@@ -328,20 +328,15 @@ class Exporter {
     this.lines.push(`# unsupported input ${i}: ${what}`);
   }
 
-  private dma(body: { device: string; accesses: { iova: bigint | number; length: number; write: boolean; pasid?: number; data?: Uint8Array }[] }, reply: Record<string, any> | undefined): void {
-    const acc = body.accesses.map((a) => {
-      let s = `${a.write ? 'write' : 'read'} ${fmtNum(BigInt(a.iova))} ${fmtNum(BigInt(a.length), true)}`;
-      if (a.pasid !== undefined) s += ` pasid=${a.pasid}`;
-      if (a.data) s += ` data=hex:${hex(a.data)}`;
-      return s;
-    });
+  private dma(body: { device: string; accesses: DmaAccessRecord[] }, reply: Record<string, any> | undefined): void {
+    const acc = accessesText(body.accesses);
     const res = (reply?.results ?? []) as { ok: boolean; fault?: string; data?: Uint8Array }[];
     let exp = '';
     if (res.length && res.every((r) => r.ok)) {
       const data = res.map((r) => (r.data ? hex(r.data) : '')).join('');
       exp = ` expect ok${data ? ` data=hex:${data}` : ''}`;
     } else if (res.length && res.every((r) => !r.ok && r.fault === res[0]!.fault)) exp = ` expect ${res[0]!.fault}`;
-    this.lines.push(`dma ${body.device} ${acc.join(', ')}${exp}`);
+    this.lines.push(`dma ${body.device} ${acc}${exp}`);
   }
 
   private syscall(i: number, body: { call: string; pid: number; args: Record<string, any> }, reply: Record<string, any> | undefined): number {
@@ -490,6 +485,10 @@ class Exporter {
           body.push(`  ${names[k]}: munmap ${this.addr(BigInt(step.args.addr as bigint))} ${fmtNum(BigInt(step.args.length as bigint), true)}`);
         } else if (step.call === 'poke') {
           body.push(`  ${names[k]}: poke ${this.addr(BigInt(step.args.addr as bigint))} hex:${hex(step.args.data as Uint8Array)}`);
+        } else if (step.call === 'dma') {
+          // the lane's thread heard 0 or EFAULT (the dma system call); anything else has no lane expect
+          const exp = r?.errno === 0 ? ' expect ok' : r?.errno === EFAULT ? ' expect fault' : '';
+          body.push(`  ${names[k]}: dma ${String(step.args.dev)} ${accessesText(step.args.accesses as DmaAccessRecord[])}${exp}`);
         } else {
           this.warnings.push(`thread program step ${step.call}`);
           body.push(`  # unsupported lane step: ${step.call}`);
@@ -499,6 +498,18 @@ class Exporter {
     this.lines.push('parallel {', ...body, '}');
     for (const c of closed) this.dropFd(c.pid, c.fd);
   }
+}
+
+type DmaAccessRecord = { iova: bigint | number; length: number; write: boolean; pasid?: number; data?: Uint8Array };
+
+/** A burst's accesses as a dma line writes them: `read|write IOVA LEN [pasid=N] [data=BYTES], …`. */
+function accessesText(accesses: DmaAccessRecord[]): string {
+  return accesses.map((a) => {
+    let s = `${a.write ? 'write' : 'read'} ${fmtNum(BigInt(a.iova))} ${fmtNum(BigInt(a.length), true)}`;
+    if (a.pasid !== undefined) s += ` pasid=${a.pasid}`;
+    if (a.data) s += ` data=hex:${hex(a.data)}`;
+    return s;
+  }).join(', ');
 }
 
 /** The scenario text of a journal. */

@@ -5,7 +5,7 @@
  * the fields the ioctl has, because the struct layouts are the vocabulary
  * and a reader should not have to open uapi/structs.ts to fix a typo.
  */
-import { errnoFromName } from '../uapi/errno.ts';
+import { EFAULT, errnoFromName } from '../uapi/errno.ts';
 import { PROT_READ, PROT_WRITE } from '../actors/mm/process.ts';
 import { enumConstant, fieldSymbols, ioctlSpec, ioctlSpecByCmd, leavesOf, testCmdView, type IoctlSpec, type Leaf } from './catalog.ts';
 
@@ -78,7 +78,8 @@ export type Stmt =
   | { op: 'let'; name: string; value: Expr; pos: Pos }
   | { op: 'poke'; who: string; addr: Expr; data: Uint8Array; pos: Pos }
   | { op: 'peek'; who: string; addr: Expr; length: Expr; expect: Uint8Array | undefined; pos: Pos }
-  | { op: 'dma'; dev: string; accesses: DmaAccess[]; expect: string[] | undefined; expectData: Uint8Array | undefined; pos: Pos }
+  /** `who`: a lane's thread starts the burst and waits for it (the dma system call); absent = the device is injected directly */
+  | { op: 'dma'; who?: string; dev: string; accesses: DmaAccess[]; expect: string[] | undefined; expectData: Uint8Array | undefined; pos: Pos }
   | { op: 'exit'; who: string; pos: Pos }
   /** read(2)/write(2) on an fd (a fault or vEVENTQ fd): the bytes go through user memory at BUF. */
   | { op: 'read'; who: string; fd: string | Expr; buf: Expr; length: Expr; expect: Expect | undefined; pos: Pos }
@@ -493,7 +494,7 @@ function checkSymbols(p: LineParser, ioctl: string, leaf: Leaf, e: Expr): void {
   }
 }
 
-function parseDma(p: LineParser, pos: Pos): Stmt {
+function parseDma(p: LineParser, pos: Pos, who: string | undefined): Stmt {
   const dev = p.ident('a device name (dev0…)').s;
   const accesses: DmaAccess[] = [];
   for (;;) {
@@ -512,18 +513,31 @@ function parseDma(p: LineParser, pos: Pos): Stmt {
     p.next();
     expect = [];
     for (;;) {
-      expect.push(p.ident("'ok', 'fault' or a fault kind").s);
+      const w = p.ident("'ok', 'fault' or a fault kind");
+      // a lane's thread hears only 0 or EFAULT (the dma system call), not which fault
+      if (who !== undefined && w.s !== 'ok' && w.s !== 'fault') p.fail(w, `a lane's dma can expect ok or fault, not '${w.s}' (the thread learns only whether an access faulted)`);
+      expect.push(w.s);
       if (!p.isPunct('|')) break;
       p.next();
     }
     if (p.isWord('data')) {
+      if (who !== undefined) p.fail(p.peek(), "a lane's dma cannot expect data (its thread does not see the bytes)");
       p.next();
       p.punct('=');
       expectData = p.bytesValue();
     }
   }
   p.end();
-  return { op: 'dma', dev, accesses, expect, expectData, pos };
+  return { op: 'dma', ...(who !== undefined ? { who } : {}), dev, accesses, expect, expectData, pos };
+}
+
+/**
+ * What a lane statement's `expect` allows its thread to get back, as errnos
+ * (0 = ok): a lane's dma returns 0 or EFAULT (the dma system call).
+ */
+export function laneErrnos(s: Stmt): number[] {
+  if (s.op === 'dma') return (s.expect ?? []).map((w) => (w === 'ok' ? 0 : EFAULT));
+  return (s as { expect?: { errnos: number[] } }).expect?.errnos ?? [];
 }
 
 /** `NAME = PROC` at the start of mmap/memfd/open. */
@@ -545,8 +559,8 @@ function parseAction(p: LineParser, who: string | undefined, pos: Pos, inParalle
   if (head.k !== 'word') p.fail(head, `expected a statement but found '${head.s}'`);
   const kw = p.next()!.s;
   const needWho = (): string => who ?? p.ident('a process or thread name').s;
-  const laneOk = ['close', 'munmap', 'poke'];
-  if (inParallel && !laneOk.includes(kw)) p.fail(head, `'${kw}' cannot run inside parallel { } (lanes run ioctls, close, munmap, poke)`);
+  const laneOk = ['close', 'munmap', 'poke', 'dma'];
+  if (inParallel && !laneOk.includes(kw)) p.fail(head, `'${kw}' cannot run inside parallel { } (lanes run ioctls, close, munmap, poke, dma)`);
   switch (kw) {
     case 'proc': {
       const name = p.ident('a process name').s;
@@ -649,7 +663,9 @@ function parseAction(p: LineParser, who: string | undefined, pos: Pos, inParalle
       return { op: 'peek', who: w, addr, length, expect, pos };
     }
     case 'dma':
-      return parseDma(p, pos);
+      // outside a lane, a dma line is the device's own burst; a thread starts one only inside parallel { }
+      if (who !== undefined && !inParallel) p.fail(head, `'${who}: dma' is for parallel lanes; outside one write 'dma DEV …' (the device's own burst)`);
+      return parseDma(p, pos, who);
     case 'read':
     case 'write': {
       const w = needWho();

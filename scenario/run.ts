@@ -14,7 +14,7 @@ import { ThreadActor, threadActorId, type ArgPatch, type ArgSave, type ThreadSte
 import type { Envelope } from '../actors/runtime/envelope.ts';
 import { EBADF, errnoName } from '../uapi/errno.ts';
 import { enumConstant, fieldSymbols, type Leaf } from './catalog.ts';
-import { parseScenario, ScenarioError, type Expect, type Expr, type IoctlStmt, type Pos, type Program, type Stmt } from './parse.ts';
+import { laneErrnos, parseScenario, ScenarioError, type Expect, type Expr, type IoctlStmt, type Pos, type Program, type Stmt } from './parse.ts';
 
 export interface ScenarioFailure {
   pos: Pos;
@@ -441,8 +441,9 @@ export class Runner {
           this.log.push(this.afterIoctl({ ...s, saves: [] }, r.errno, r.arg ?? new Uint8Array(0), s.pos.line));
         } else {
           if (s.op === 'close' && r.errno === 0) this.forgetFd(lane.pid, (lane.steps[i] as unknown as { args: { fd: number } }).args.fd);
-          this.checkErrno((s as { expect?: Expect }).expect, r.errno, s.op, s.pos);
-          this.log.push(`${s.pos.line}: ${s.op} -> ${r.errno ? errnoName(r.errno) : 'ok'}`);
+          const e = s.op === 'dma' ? (s.expect ? { errnos: laneErrnos(s), fields: [], pos: s.pos } : undefined) : (s as { expect?: Expect }).expect;
+          this.checkErrno(e, r.errno, s.op === 'dma' ? `dma ${s.dev}` : s.op, s.pos);
+          this.log.push(`${s.pos.line}: ${s.op === 'dma' ? `dma ${s.dev}` : s.op} -> ${r.errno ? errnoName(r.errno) : 'ok'}`);
         }
       });
     });
@@ -473,6 +474,8 @@ export class Runner {
         return { op: 'syscall', call: 'munmap', args: { addr: this.value(s.addr), length: this.value(s.length) } };
       case 'poke':
         return { op: 'syscall', call: 'poke', args: { addr: this.value(s.addr), data: s.data } };
+      case 'dma':
+        return { op: 'syscall', call: 'dma', args: { dev: s.dev, accesses: this.dmaAccesses(s) } };
       default:
         this.fail(s.pos, `'${s.op}' cannot run in a lane`);
     }

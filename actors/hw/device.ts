@@ -8,6 +8,9 @@ import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
 import type { Envelope } from '../runtime/envelope.ts';
 import type { World } from '../world.ts';
 import { TRANSLATION_ACTOR, type DmaOutcome, type DmaRequest } from './translation.ts';
+import { registerSyscall } from '../kernel.ts';
+import { deviceSpec } from './state.ts';
+import { EFAULT, ENODEV } from '../../uapi/errno.ts';
 
 export const DEVICE_KIND = 'device';
 
@@ -51,16 +54,24 @@ export class DeviceActor implements SimActor<World> {
   }
 
   deliver(env: Envelope, ctx: DeliveryContext<World>): void {
-    if (this.st.unplugged) return;
-    if (env.type === 'dma.ret') return this.burstDone(env);
+    if (this.st.unplugged) {
+      // a removed device drops its work; a thread waiting on a burst hears ENODEV, not nothing
+      const reply = env.type === 'submit' ? (env.body as { reply?: string }).reply : undefined;
+      if (reply) ctx.post(reply, 'reply', 'syscall.ret', { errno: ENODEV, ret: -1 });
+      return;
+    }
+    if (env.type === 'dma.ret') return this.burstDone(env, ctx);
     if (env.type === 'page.response') return this.pageResponse(env, ctx);
-    // Work submitted to the device (an SVA work queue descriptor): the device performs its DMA.
-    if (env.type === 'submit') return ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', { device: this.st.dev, accesses: (env.body as { accesses: DmaRequest['accesses'] }).accesses });
+    // Work submitted to the device (an SVA work queue descriptor, a doorbell a thread rang): the device performs its DMA.
+    if (env.type === 'submit') {
+      const b = env.body as { accesses: DmaRequest['accesses']; reply?: string };
+      return ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', b.reply ? { device: this.st.dev, accesses: b.accesses, reply: b.reply } : { device: this.st.dev, accesses: b.accesses });
+    }
     throw new Error(`${this.id}: unexpected message ${env.type}`);
   }
 
-  private burstDone(env: Envelope): void {
-    const b = env.body as { results: DmaOutcome[]; prq?: { grpid: number; pasid: number; accesses: DmaRequest['accesses'] } };
+  private burstDone(env: Envelope, ctx: DeliveryContext<World>): void {
+    const b = env.body as { results: DmaOutcome[]; prq?: { grpid: number; pasid: number; accesses: DmaRequest['accesses'] }; reply?: string };
     this.st.bursts++;
     let faults = 0;
     for (let i = 0; i < b.results.length; i++) if (!b.results[i]!.ok) faults++;
@@ -69,6 +80,8 @@ export class DeviceActor implements SimActor<World> {
     this.st.completed++;
     // A page request is outstanding until the host answers it.
     if (b.prq) this.st.pending[b.prq.grpid] = { pasid: b.prq.pasid, accesses: b.prq.accesses };
+    // The thread that rang the doorbell learns how the burst went (a PRI retry is the device's own business).
+    if (b.reply) ctx.post(b.reply, 'reply', 'syscall.ret', { errno: faults ? EFAULT : 0, ret: b.results.length - faults });
   }
 
   /** The host answered a page request: SUCCESS retries the faulted accesses, INVALID fails them. */
@@ -83,3 +96,18 @@ export class DeviceActor implements SimActor<World> {
     else this.st.prqFailed++;
   }
 }
+
+/**
+ * `dma {dev, accesses}`: a thread starts one burst of a device (the doorbell
+ * a driver or VMM writes) and waits for it: 0 when every access went
+ * through, EFAULT when any faulted, ENODEV for a device the topology does
+ * not have or one that was removed. The burst reaches the translation actor
+ * as a delivery of its own, so a scheduler can put it anywhere among the
+ * other threads' work.
+ */
+registerSyscall('dma', (ctx, b, replyTo) => {
+  const dev = String(b.args.dev);
+  if (!deviceSpec(ctx.world, dev)) return { errno: ENODEV, ret: -1 };
+  ctx.post(deviceActorId(dev), 'dma', 'submit', { accesses: b.args.accesses as DmaRequest['accesses'], reply: replyTo });
+  return null;
+});

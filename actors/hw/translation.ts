@@ -50,6 +50,8 @@ export interface TranslationState {
 export interface DmaRequest {
   device: string;
   accesses: { iova: bigint | number; length: number; write: boolean; pasid?: number; data?: Uint8Array }[];
+  /** the thread waiting for this burst (the dma system call), answered by the device */
+  reply?: string;
 }
 
 /** Plain-data per-access outcome sent back to the device. */
@@ -300,7 +302,10 @@ export class TranslationActor implements SimActor<World> {
     const req = env.body as DmaRequest;
     const results = this.dma(ctx.world, req);
     const prq = this.faults !== 0 ? this.reportFaults(ctx, req, results) : null;
-    ctx.post(env.src, 'dma', 'dma.ret', prq ? { results, prq } : { results });
+    const ret: { results: DmaOutcome[]; prq?: typeof prq; reply?: string } = prq ? { results, prq } : { results };
+    // a burst a thread waits for (the dma system call) carries the thread to answer
+    if (req.reply) ret.reply = req.reply;
+    ctx.post(env.src, 'dma', 'dma.ret', ret);
   }
 
   /**
