@@ -185,10 +185,10 @@ export class TranslationActor implements SimActor<World> {
 
   /**
    * (device, pasid) no longer uses `old`: the kernel invalidates the
-   * device's ATC for the context it changed (arm_smmu_attach_commit's
-   * arm_smmu_atc_inv_master: "the translation has changed"), the device leaves the old
-   * domain's ATS devices once none of its PASIDs use it, and a domain no
-   * device uses is detached.
+   * device's ATC for the context it changed (arm_smmu_attach_commit calls
+   * arm_smmu_atc_inv_master: "the translation has changed"), the device
+   * leaves the old domain's ATS devices once none of its PASIDs use it, and
+   * a domain no device uses is detached.
    */
   private contextGone(device: string, pasid: number, old: number): void {
     const dev = this.st.deviceIndex[device];
