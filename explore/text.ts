@@ -72,8 +72,6 @@ function laneOf(s: Stmt): string {
   return (s as { who: string }).who;
 }
 
-
-
 /**
  * The explore scenario of a text scenario.  Throws ScenarioError (file:line:col)
  * for a text that does not parse or cannot be explored.

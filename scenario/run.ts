@@ -441,9 +441,9 @@ export class Runner {
           this.log.push(this.afterIoctl({ ...s, saves: [] }, r.errno, r.arg ?? new Uint8Array(0), s.pos.line));
         } else {
           if (s.op === 'close' && r.errno === 0) this.forgetFd(lane.pid, (lane.steps[i] as unknown as { args: { fd: number } }).args.fd);
-          const e = s.op === 'dma' ? (s.expect ? { errnos: laneErrnos(s), fields: [], pos: s.pos } : undefined) : (s as { expect?: Expect }).expect;
-          this.checkErrno(e, r.errno, s.op === 'dma' ? `dma ${s.dev}` : s.op, s.pos);
-          this.log.push(`${s.pos.line}: ${s.op === 'dma' ? `dma ${s.dev}` : s.op} -> ${r.errno ? errnoName(r.errno) : 'ok'}`);
+          const what = s.op === 'dma' ? `dma ${s.dev}` : s.op;
+          this.checkErrno({ errnos: laneErrnos(s), fields: [], pos: s.pos }, r.errno, what, s.pos);
+          this.log.push(`${s.pos.line}: ${what} -> ${r.errno ? errnoName(r.errno) : 'ok'}`);
         }
       });
     });
