@@ -3,9 +3,9 @@
  * (actors/mm/process.ts), and the proc.fork system call.
  */
 import { describe, expect, it } from 'vitest';
-import { createMmWorld } from '../../actors/mm/world.ts';
+import { addr, mmWorld } from '../helpers/mm.ts';
 import {
-  HPAGE_SIZE, createMm, exitMm, forkMm, inHugePage, lookupPfn, mmap, munmap, pinUserPages, PROT_READ, PROT_WRITE, readUser,
+  HPAGE_SIZE, exitMm, forkMm, inHugePage, lookupPfn, mmap, munmap, pinUserPages, PROT_READ, PROT_WRITE, readUser,
   unpinUserPages, writeUser,
 } from '../../actors/mm/process.ts';
 import { EINVAL, ENOMEM } from '../../uapi/errno.ts';
@@ -17,15 +17,7 @@ const P = 4096n;
 const HP_PAGES = Number(HPAGE_SIZE / P);
 const RW = PROT_READ | PROT_WRITE;
 
-function world(totalPages = 4096) {
-  const w = createMmWorld({ totalPages });
-  return { w, mm: createMm(w, { pid: 1, uid: 1 }) };
-}
-
-function addr(r: { addr: bigint } | { errno: number }): bigint {
-  if ('errno' in r) throw new Error(`errno ${r.errno}`);
-  return r.addr;
-}
+const world = (totalPages = 4096) => mmWorld(totalPages);
 
 describe('MAP_HUGETLB', () => {
   it('rounds the length up to 2 MiB, aligns the address, refuses unaligned fixed addresses and files', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pack, unpack } from 'msgpackr';
-import { createMmWorld } from '../../actors/mm/world.ts';
+import { addr, mmWorld } from '../helpers/mm.ts';
 import {
   createMm, exitMm, forkMm, lookupPfn, mmap, mprotect, munmap, pagePinCount, pinUserPages, PROT_READ, PROT_WRITE,
   readUser, unpinUserPages, writeUser, type Mm,
@@ -11,15 +11,7 @@ import { framesInUse } from '../../hardware/physmem.ts';
 
 const P = 4096n;
 
-function world() {
-  const w = createMmWorld({ totalPages: 64 });
-  return { w, mm: createMm(w, { pid: 1, uid: 1 }) };
-}
-
-function addr(r: { addr: bigint } | { errno: number }): bigint {
-  if ('errno' in r) throw new Error(`errno ${r.errno}`);
-  return r.addr;
-}
+const world = (totalPages = 64) => mmWorld(totalPages);
 
 describe('process address space', () => {
   it('mmap picks the lowest gap above 0x10000 deterministically', () => {
