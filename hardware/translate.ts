@@ -630,7 +630,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
         const need = a.write ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
         const ps = tout.pageSize;
         const room = ps - offsetIn(iova, ps);
-        if ((info & need) === need && (!checkStale || (gen !== 0 && tlbGen[h] === gen && (info & 8) !== 0)) && len <= room && len > 0 && a.data !== undefined) {
+        if (hitUsable(tlbGen, h, info, need, 8, checkStale, gen) && len <= room && len > 0 && a.data !== undefined) {
           const k = r.nChunks++;
           r.chunkIova[k] = iova;
           r.chunkPa[k] = tout.pa;
@@ -655,6 +655,16 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   else stats.atcHits += hits;
   if (deferMoves) moveBurst(r, accesses, mem, zeroCopy);
   return r;
+}
+
+/**
+ * Whether cache slot `h` (its info bits) serves an access as it is: it
+ * allows the access (`need`: 6 for a write, PROT_WRITE and INFO_DIRTY_OK; 1
+ * for a read), and with stale checks on its stamp is the table's current
+ * generation, for non-privileged accesses too when `userBit` is 8.
+ */
+function hitUsable(gens: Float64Array, h: number, info: number, need: number, userBit: number, checkStale: boolean, gen: number): boolean {
+  return (info & need) === need && (!checkStale || (gen !== 0 && gens[h] === gen && (info & userBit) === userBit));
 }
 
 /**
@@ -692,7 +702,7 @@ function translateAccess(
     let pa: number;
     let pageSize: number;
     const h = off === 0 && looked !== -2 ? looked : fastCtx !== 0 && pasid === 0 ? iotlbLookupIn(tlb, fastCtx, cur, tout) : -2;
-    if (h >= 0 && (tout.info & need) === need && (!s.checkStale || (gen !== 0 && tlb.gen[h] === gen && (tout.info & userBit) === userBit))) {
+    if (h >= 0 && hitUsable(tlb.gen, h, tout.info, need, userBit, s.checkStale, gen)) {
       hits++;
       pa = tout.pa;
       pageSize = tout.pageSize;
