@@ -173,10 +173,8 @@ export class TranslationActor implements SimActor<World> {
     if (atsOn) engineSetAts(this.st.engine, domain, iommu, dev!, true);
     if (old === undefined) return;
     // ATS switched off with this context: arm_smmu_attach_commit invalidates the entire ATC
-    if (!atsOn && dev !== undefined && this.st.engine.domains[old] && engineAtsOn(this.st.engine, old, this.iommuOf(old), dev)) {
-      engineFlushAtc(this.st.engine, dev);
-    }
-    this.contextGone(device, pasid, old);
+    const atsOff = !atsOn && dev !== undefined && this.st.engine.domains[old] !== undefined && engineAtsOn(this.st.engine, old, this.iommuOf(old), dev);
+    this.contextGone(device, pasid, old, atsOff);
   }
 
   private iommuOf(domain: number): number {
@@ -188,12 +186,14 @@ export class TranslationActor implements SimActor<World> {
    * device's ATC for the context it changed (arm_smmu_attach_commit calls
    * arm_smmu_atc_inv_master: "the translation has changed"), the device
    * leaves the old domain's ATS devices once none of its PASIDs use it, and
-   * a domain no device uses is detached.
+   * a domain no device uses is detached. `wholeAtc`: ATS went off with the
+   * change, and the whole ATC is invalidated instead.
    */
-  private contextGone(device: string, pasid: number, old: number): void {
+  private contextGone(device: string, pasid: number, old: number, wholeAtc = false): void {
     const dev = this.st.deviceIndex[device];
     if (dev !== undefined) {
-      engineFlushAtc(this.st.engine, dev, pasid);
+      if (wholeAtc) engineFlushAtc(this.st.engine, dev);
+      else engineFlushAtc(this.st.engine, dev, pasid);
       const stillUsed = Object.values(this.st.contexts[device] ?? {}).includes(old);
       if (!stillUsed && this.st.engine.domains[old]) engineSetAts(this.st.engine, old, this.iommuOf(old), dev, false);
     }
