@@ -293,6 +293,8 @@ export interface BurstRequest {
 /** Per-access results, struct-of-arrays and reusable across bursts. */
 export class BurstResults {
   count = 0;
+  /** accesses whose status is not 0 */
+  faults = 0;
   /** 0 ok, else FAULT_* */
   status = new Int32Array(0);
   stage = new Uint8Array(0);
@@ -305,6 +307,15 @@ export class BurstResults {
   chunkPa = new Float64Array(0);
   chunkLen = new Float64Array(0);
   readData: (Uint8Array | null)[] = [];
+  /**
+   * A paging domain's deferred move of access i in one copy, set by the
+   * burst loop: the frame (pa >> 12, -1 = moved chunk by chunk) and the byte
+   * in its PhysMemPort block. Kept per access so the move loop reads no
+   * chunk index first: a shorter chain of loads lets more of the copies'
+   * cache and TLB misses overlap.
+   */
+  movePfn = new Float64Array(0);
+  moveOff = new Int32Array(0);
 
   reset(n: number): void {
     if (this.status.length < n) {
@@ -315,8 +326,11 @@ export class BurstResults {
       this.faultAddr = new Float64Array(c);
       this.chunkFirst = new Int32Array(c);
       this.chunkCount = new Int32Array(c);
+      this.movePfn = new Float64Array(c);
+      this.moveOff = new Int32Array(c);
     }
     this.count = n;
+    this.faults = 0;
     this.nChunks = 0;
     // only a fault writes these
     this.stage.fill(0, 0, n);
@@ -551,6 +565,7 @@ function attachmentFor(d: DomainState, iommu: number): Attachment | undefined {
 }
 
 function failAll(r: BurstResults, from: number, code: number): void {
+  r.faults += r.count - from;
   for (let i = from; i < r.count; i++) {
     r.status[i] = code;
     r.stage[i] = 0;
@@ -615,6 +630,13 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   const status = r.status;
   const chunkFirst = r.chunkFirst;
   const chunkCount = r.chunkCount;
+  const movePfn = r.movePfn;
+  const moveOff = r.moveOff;
+  // translateAccess may grow the chunk arrays: these are reloaded after it
+  let chunkIova = r.chunkIova;
+  let chunkPa = r.chunkPa;
+  let chunkLen = r.chunkLen;
+  let k = r.nChunks;
   let hits = 0;
   let bytes = 0;
   let fast = 0;
@@ -630,14 +652,20 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
         const need = a.write ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
         const ps = tout.pageSize;
         const room = ps - offsetIn(iova, ps);
-        if (hitUsable(tlbGen, h, info, need, 8, checkStale, gen) && len <= room && len > 0 && a.data !== undefined) {
-          const k = r.nChunks++;
-          r.chunkIova[k] = iova;
-          r.chunkPa[k] = tout.pa;
-          r.chunkLen[k] = len;
-          chunkFirst[i] = k;
+        const data = a.data;
+        if (hitUsable(tlbGen, h, info, need, 8, checkStale, gen) && len <= room && len > 0 && data !== undefined) {
+          const pa = tout.pa;
+          chunkIova[k] = iova;
+          chunkPa[k] = pa;
+          chunkLen[k] = len;
+          chunkFirst[i] = k++;
           chunkCount[i] = 1;
           status[i] = 0;
+          // one copy of the whole buffer inside one port block (the literals: PORT_FRAME_SIZE, PORT_BLOCK_FRAMES, PORT_BLOCK_BYTES)
+          const fo = (pa | 0) & 4095;
+          const bo = ((((pa - fo) / 4096) & 15) << 12) + fo;
+          movePfn[i] = zeroCopy && len === data.length && len <= 65536 - bo ? (pa - fo) / 4096 : -1;
+          moveOff[i] = bo;
           hits++;
           fast++;
           bytes += len;
@@ -645,8 +673,15 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
         }
       }
     }
+    movePfn[i] = -1;
+    r.nChunks = k;
     translateAccess(s, d, mem, r, i, a, atc === undefined ? h : -2, atc === undefined ? -2 : h, deferMoves, zeroCopy);
+    k = r.nChunks;
+    chunkIova = r.chunkIova;
+    chunkPa = r.chunkPa;
+    chunkLen = r.chunkLen;
   }
+  r.nChunks = k;
   const stats = s.stats;
   stats.accesses += n;
   stats.pages += fast;
@@ -729,6 +764,7 @@ function translateAccess(
   r.status[i] = status;
   if (status !== 0) {
     s.stats.faults++;
+    r.faults++;
     r.stage[i] = T.stage;
     r.level[i] = T.level;
     r.faultAddr[i] = T.faultAddr;
@@ -741,7 +777,18 @@ function moveBurst(r: BurstResults, accesses: DmaAccess[], mem: PhysMemPort, zer
   const chunkCount = r.chunkCount;
   const chunkPa = r.chunkPa;
   const chunkLen = r.chunkLen;
+  const movePfn = r.movePfn;
+  const moveOff = r.moveOff;
   for (let i = 0; i < accesses.length; i++) {
+    const pfn = movePfn[i]!;
+    if (pfn >= 0) {
+      const a = accesses[i]!;
+      const f = mem.frameBlock!(pfn, a.write);
+      if (a.write) f!.set(a.data!, moveOff[i]!);
+      else if (f) copyInto(a.data!, 0, f, moveOff[i]!, a.length);
+      else a.data!.fill(0);
+      continue;
+    }
     const cnt = chunkCount[i]!;
     if (cnt === 0) continue;
     const a = accesses[i]!;

@@ -360,8 +360,10 @@ export class TranslationActor implements SimActor<World> {
     const mem = memPortOf(world.mem.pm);
     const accesses = req.accesses;
     const n = accesses.length;
-    // every access succeeds without read data until the engine says otherwise: one fill, no per-access store
-    const out: DmaOutcome[] = new Array<DmaOutcome>(n).fill(OK_OUTCOME);
+    // every access succeeds without read data until the engine says otherwise: the outcomes are
+    // made (one fill, no per-access store) only for a burst with a fault, read data or an SVA access
+    let out: DmaOutcome[] | undefined;
+    const own = (): DmaOutcome[] => (out ??= new Array<DmaOutcome>(n).fill(OK_OUTCOME));
     const ctxs = this.st.contexts[req.device];
     const device = this.st.deviceIndex[req.device] ?? 0;
     // the context of an access without a PASID, looked up once: most bursts have no other
@@ -373,7 +375,7 @@ export class TranslationActor implements SimActor<World> {
       const domain = pasid === NO_PASID ? noPasid : ctxs?.[pasid];
       if (domain === undefined) {
         // No context entry: the IOMMU blocks the request (DMA to a blocked / unattached device).
-        out[i++] = { ok: false, fault: 'blocked' };
+        own()[i++] = { ok: false, fault: 'blocked' };
         this.faults++;
         continue;
       }
@@ -381,8 +383,8 @@ export class TranslationActor implements SimActor<World> {
       if (sva) {
         // An SVA domain: the walk is the process's CPU page table (actors/hw/sva-walk.ts).
         const ats = (world.kobj.hw as HwState | undefined)?.topology.devices.find((d) => d.id === req.device)?.ats ?? false;
-        out[i] = svaAccess(world, { engine: this.st.engine, iommu: this.st.iommuIndex[sva.iommu] ?? 0, device, ats }, sva, accesses[i]!);
-        if (!out[i]!.ok) this.faults++;
+        const o = (own()[i] = svaAccess(world, { engine: this.st.engine, iommu: this.st.iommuIndex[sva.iommu] ?? 0, device, ats }, sva, accesses[i]!));
+        if (!o.ok) this.faults++;
         i++;
         continue;
       }
@@ -395,16 +397,16 @@ export class TranslationActor implements SimActor<World> {
       const iommu = this.iommuOf(domain);
       const ats = engineAtsOn(this.st.engine, domain, iommu, device);
       const r = translateBurst(this.st.engine, { iommu, domain, device, ats, accesses: group }, mem, this.results);
-      const status = r.status;
       const readData = r.readData;
-      const reads = readData.length !== 0;
-      for (let k = 0; k < r.count; k++) {
-        if (status[k] !== 0) this.faults++;
-        if (status[k] !== 0 || (reads && readData[k])) out[i + k] = outcomeAt(r, k);
+      if (r.faults !== 0 || readData.length !== 0) {
+        const o = own();
+        const status = r.status;
+        this.faults += r.faults;
+        for (let k = 0; k < r.count; k++) if (status[k] !== 0 || readData[k]) o[i + k] = outcomeAt(r, k);
       }
       i = j;
     }
-    return out;
+    return out ?? allOk(n);
   }
 }
 
@@ -414,6 +416,21 @@ export class TranslationActor implements SimActor<World> {
  * reportFaults only rewrites faults), so a write burst allocates none.
  */
 const OK_OUTCOME: DmaOutcome = Object.freeze({ ok: true });
+
+/**
+ * The outcomes of a burst of `n` successful accesses without read data: one
+ * frozen array per length, shared (nobody may change outcomes: the device
+ * keeps them as they came), so such a burst allocates nothing.
+ */
+const allOkRuns = new Map<number, readonly DmaOutcome[]>();
+function allOk(n: number): DmaOutcome[] {
+  let run = allOkRuns.get(n);
+  if (run === undefined) {
+    run = Object.freeze(new Array<DmaOutcome>(n).fill(OK_OUTCOME));
+    if (allOkRuns.size < 64) allOkRuns.set(n, run);
+  }
+  return run as DmaOutcome[];
+}
 
 /** Plain-data outcome of access k of a burst (reads and faults: a fresh object, the device keeps it). */
 function outcomeAt(r: BurstResults, k: number): DmaOutcome {
