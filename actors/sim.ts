@@ -20,6 +20,7 @@ import { restoreVfioActor, VFIO_KIND } from './vfio.ts';
 import { SvaActor, SVA_KIND, type SvaActorState } from './hw/sva.ts';
 import { defaultTopology, validateTopology, type TopologySpec } from '../hardware/topology.ts';
 import type { EngineBugs } from '../hardware/translate.ts';
+import { burstOf, isDmaBurst, type DmaAccess, type DmaBurst } from '../hardware/burst.ts';
 import { isPhysMemImage, physMemFromImage, physMemImage, type PhysMem, type PhysMemImage } from '../hardware/physmem.ts';
 import type { JournalWriter } from '../journal/writer.ts';
 import { EBADF } from '../uapi/errno.ts';
@@ -226,12 +227,17 @@ export class Simulation {
     return Number(r.ret);
   }
 
-  /** A DMA burst from a device, run to completion; one outcome per access. */
-  dma(dev: string, accesses: DmaRequest['accesses']): DmaOutcome[] {
+  /**
+   * A DMA burst from a device, run to completion; one outcome per access.
+   * A DmaBurst goes as it is (a caller may fill the same one again for its
+   * next burst); a list of accesses is packed into one first.
+   */
+  dma(dev: string, accesses: readonly DmaAccess[] | DmaBurst): DmaOutcome[] {
     const d = this.rt.actor(deviceActorId(dev));
     if (!(d instanceof DeviceActor)) throw new SimulationError(`no device '${dev}'`);
     const before = d.st.completed;
-    this.rt.inject(d.id, TRANSLATION_ACTOR, 'dma', 'dma', { device: dev, accesses });
+    const req: DmaRequest = { device: dev, burst: isDmaBurst(accesses) ? accesses : burstOf(accesses) };
+    this.rt.inject(d.id, TRANSLATION_ACTOR, 'dma', 'dma', req);
     this.settle();
     if (d.st.completed === before || !d.st.last) throw new SimulationError(`DMA from ${dev} got no answer`);
     return d.st.last;

@@ -34,8 +34,9 @@ import { ptCreate, ptMap, ptWalk, WalkOut, type TableState } from '../hardware/p
 import { poolCreate, type PoolState } from '../hardware/pagetable/pool.ts';
 import { ACC_READ, FMT_VTD_SL, PROT_READ, PROT_WRITE } from '../hardware/pagetable/format.ts';
 import { NO_TAG2, TAG_DOMAIN, TlbOut, iotlbContext, iotlbCreate, iotlbInsert, iotlbLookupIn, type IotlbState } from '../hardware/iotlb.ts';
+import { burstCreate, DMA_WRITE, type DmaBurst } from '../hardware/burst.ts';
 import {
-  BurstResults, engineAddPagingDomain, engineAttach, engineCreate, engineMap, translateBurst, type DmaAccess, type PhysMemPort,
+  BurstResults, engineAddPagingDomain, engineAttach, engineCreate, engineMap, translateBurst, type PhysMemPort,
 } from '../hardware/translate.ts';
 import { xorshift32 } from './lib/xorshift.ts';
 
@@ -221,10 +222,11 @@ function benchBurst(len: number, checkStale: boolean, seqRun = false): number {
   for (let iova = 0; iova < GIB; iova += 4096) engineMap(s, 1, iova, iova + PA_BASE, 4096, PROT_READ | PROT_WRITE);
   engineAttach(s, 1, { iommu: 0, kind: TAG_DOMAIN, tag: 1 });
   const mem = new FlatMem();
-  const data = new Uint8Array(len).fill(0xa5);
-  const accesses: DmaAccess[] = [];
-  for (let i = 0; i < 256; i++) accesses.push({ iova: 0, length: len, write: true, data });
-  const req = { iommu: 0, domain: 1, accesses };
+  const burst = burstCreate(256);
+  burst.length.fill(len);
+  burst.flags.fill(DMA_WRITE);
+  burst.data.fill(new Uint8Array(len).fill(0xa5));
+  const req = { iommu: 0, domain: 1, burst };
   const res = new BurstResults();
   const bursts = Math.floor(Math.min(N, 2_000_000) / 256);
   const st = { from: 0 };
@@ -232,14 +234,14 @@ function benchBurst(len: number, checkStale: boolean, seqRun = false): number {
 }
 
 function burstLoop(
-  s: ReturnType<typeof engineCreate>, req: { iommu: number; domain: number; accesses: DmaAccess[] }, mem: PhysMemPort,
+  s: ReturnType<typeof engineCreate>, req: { iommu: number; domain: number; burst: DmaBurst }, mem: PhysMemPort,
   res: BurstResults, bursts: number, st: { from: number }, seqRun: boolean,
 ): number {
-  const accesses = req.accesses;
+  const iova = req.burst.iova;
   for (let b = 0; b < bursts; b++) {
     const base = st.from + b * 256;
     const start = iovas[base % N]! & ~4095 & (GIB - 1 - 256 * 4096);
-    for (let i = 0; i < 256; i++) accesses[i]!.iova = seqRun ? start + i * 4096 : iovas[(base + i) % N]! & ~4095;
+    for (let i = 0; i < 256; i++) iova[i] = seqRun ? start + i * 4096 : iovas[(base + i) % N]! & ~4095;
     translateBurst(s, req, mem, res);
   }
   st.from += bursts * 256;

@@ -14,7 +14,8 @@
 import { basename, extname } from 'node:path';
 import type { Simulation } from '../actors/sim.ts';
 import { KERNEL_ACTOR } from '../actors/kernel.ts';
-import { TRANSLATION_ACTOR } from '../actors/hw/translation.ts';
+import { TRANSLATION_ACTOR, type DmaRequest } from '../actors/hw/translation.ts';
+import { burstOf } from '../hardware/burst.ts';
 import { deviceActorId } from '../actors/hw/device.ts';
 import { threadActorId, type ThreadStep } from '../actors/thread.ts';
 import { laneErrnos, parseScenario as parseText, ScenarioError, type Program, type Stmt } from '../scenario/parse.ts';
@@ -148,7 +149,7 @@ export function setupScript(sim: Simulation, sc: Scenario, script: ScenarioScrip
       const w = r.who(s.who, s.pos);
       sim.rt.inject(threadActorId(w.pid, w.tid), KERNEL_ACTOR, 'ioctl', 'syscall', { call: 'proc.exit', pid: w.pid, args: {} });
     } else if (s.op === 'dma') {
-      sim.rt.inject(deviceActorId(s.dev), TRANSLATION_ACTOR, 'dma', 'dma', { device: s.dev, accesses: r.dmaAccesses(s) });
+      sim.rt.inject(deviceActorId(s.dev), TRANSLATION_ACTOR, 'dma', 'dma', { device: s.dev, burst: burstOf(r.dmaAccesses(s)) } satisfies DmaRequest);
     }
   });
   return { threads, after };

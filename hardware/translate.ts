@@ -20,7 +20,10 @@ import {
   iotlbContext, iotlbInvalidate, iotlbLookup, iotlbLookupIn, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
+import { burstSize, DMA_PRIV, DMA_WRITE, type DmaBurst } from './burst.ts';
+
 export type { PhysMemPort } from './pagetable/nested.ts';
+export type { DmaAccess, DmaBurst } from './burst.ts';
 
 /** Where a domain is cached: one tag on one IOMMU instance, plus the ATS devices using it. */
 export interface Attachment {
@@ -269,17 +272,6 @@ export function engineDestroyDomain(s: EngineState, domain: number): void {
 
 // ---- translation ----
 
-export interface DmaAccess {
-  iova: number | bigint;
-  length: number;
-  write: boolean;
-  /** PASID / SSID; 0 = IOMMU_NO_PASID */
-  pasid?: number;
-  priv?: boolean;
-  /** write: the bytes to write; read: where to put the bytes (else results.readData[i] gets a fresh buffer) */
-  data?: Uint8Array;
-}
-
 export interface BurstRequest {
   iommu: number;
   domain: number;
@@ -287,7 +279,7 @@ export interface BurstRequest {
   device?: number;
   /** use (and fill) the device ATC */
   ats?: boolean;
-  accesses: DmaAccess[];
+  burst: DmaBurst;
 }
 
 /** Per-access results, struct-of-arrays and reusable across bursts. */
@@ -583,14 +575,15 @@ function failAll(r: BurstResults, from: number, code: number): void {
  * (I10). Results go to `results` (reused when given).
  */
 export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPort, results: BurstResults = new BurstResults()): BurstResults {
-  const accesses = req.accesses;
+  const burst = req.burst;
+  const n = burstSize(burst);
   const r = results;
-  r.reset(accesses.length);
+  r.reset(n);
   const d = s.domains[req.domain];
   const att = d ? attachmentFor(d, req.iommu) : undefined;
   if (!d || !att) {
     failAll(r, 0, FAULT_CONFIG);
-    s.stats.faults += accesses.length;
+    s.stats.faults += n;
     return r;
   }
   C.kind = att.kind;
@@ -625,8 +618,12 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   const tlbGen = first.gen;
   const checkStale = s.checkStale;
   const gen = B.gen;
-  const n = accesses.length;
   r.reserveChunks(n);
+  const iovas = burst.iova;
+  const lengths = burst.length;
+  const flags = burst.flags;
+  const pasids = burst.pasid;
+  const datas = burst.data;
   const status = r.status;
   const chunkFirst = r.chunkFirst;
   const chunkCount = r.chunkCount;
@@ -640,21 +637,25 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   let hits = 0;
   let bytes = 0;
   let fast = 0;
+  // module constants read once, not per access (each read is a context load and a hole check)
+  const out = tout;
   for (let i = 0; i < n; i++) {
-    const a = accesses[i]!;
-    const iova = a.iova;
-    const len = a.length;
+    const iova = iovas[i]!;
+    const len = lengths[i]!;
+    const fl = flags[i]!;
     let h = -2;
-    if (firstCtx !== 0 && typeof iova === 'number' && (a.pasid ?? 0) === 0 && a.priv !== true) {
-      h = iotlbLookupIn(first, firstCtx, iova, tout);
+    // literals: DMA_PRIV 2, DMA_WRITE 1
+    if (firstCtx !== 0 && pasids[i] === 0 && (fl & 2) === 0) {
+      h = iotlbLookupIn(first, firstCtx, iova, out);
       if (h >= 0) {
-        const info = tout.info;
-        const need = a.write ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
-        const ps = tout.pageSize;
-        const room = ps - offsetIn(iova, ps);
-        const data = a.data;
-        if (hitUsable(tlbGen, h, info, need, 8, checkStale, gen) && len <= room && len > 0 && data !== undefined) {
-          const pa = tout.pa;
+        const info = out.info;
+        const need = (fl & 1) !== 0 ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
+        // pages are at most 1 GiB (offsetIn): the offset is in the low 30 bits, ToInt32 keeps them
+        const l2 = out.l2;
+        const room = (1 << l2) - (iova & ((1 << l2) - 1));
+        const data = datas[i];
+        if (hitUsable(tlbGen, h, info, need, 8, checkStale, gen) && len <= room && len > 0 && data !== null) {
+          const pa = out.pa;
           chunkIova[k] = iova;
           chunkPa[k] = pa;
           chunkLen[k] = len;
@@ -675,7 +676,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
     }
     movePfn[i] = -1;
     r.nChunks = k;
-    translateAccess(s, d, mem, r, i, a, atc === undefined ? h : -2, atc === undefined ? -2 : h, deferMoves, zeroCopy);
+    translateAccess(s, d, mem, r, burst, i, atc === undefined ? h : -2, atc === undefined ? -2 : h, deferMoves, zeroCopy);
     k = r.nChunks;
     chunkIova = r.chunkIova;
     chunkPa = r.chunkPa;
@@ -688,7 +689,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   stats.bytes += bytes;
   if (atc === undefined) stats.iotlbHits += hits;
   else stats.atcHits += hits;
-  if (deferMoves) moveBurst(r, accesses, mem, zeroCopy);
+  if (deferMoves) moveBurst(r, burst, mem, zeroCopy);
   return r;
 }
 
@@ -708,15 +709,16 @@ function hitUsable(gens: Float64Array, h: number, info: number, need: number, us
  * path's lookup of the first page gave (-1 none), -2 = not looked up.
  */
 function translateAccess(
-  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, i: number, a: DmaAccess, looked: number, atcLooked: number,
+  s: EngineState, d: DomainState, mem: PhysMemPort, r: BurstResults, b: DmaBurst, i: number, looked: number, atcLooked: number,
   deferMoves: boolean, zeroCopy: boolean,
 ): void {
-  const iova0 = typeof a.iova === 'number' ? a.iova : toAddr(a.iova);
-  const write = a.write;
-  const pasid = a.pasid ?? 0;
-  const priv = a.priv === true;
-  const len = a.length;
-  let data = a.data;
+  const iova0 = b.iova[i]!;
+  const write = (b.flags[i]! & DMA_WRITE) !== 0;
+  const pasid = b.pasid[i]!;
+  const priv = (b.flags[i]! & DMA_PRIV) !== 0;
+  const len = b.length[i]!;
+  const own = b.data[i] ?? undefined;
+  let data = own;
   if (!write && !data) {
     data = new Uint8Array(len);
     r.readData[i] = data;
@@ -752,7 +754,7 @@ function translateAccess(
     }
     const inPage = pageSize - offsetIn(cur, pageSize);
     const n = len - off < inPage ? len - off : inPage;
-    if (!deferMoves) moveChunk(mem, zeroCopy, pa, data, off, n, write, a.data === undefined);
+    if (!deferMoves) moveChunk(mem, zeroCopy, pa, data, off, n, write, own === undefined);
     r.pushChunk(cur, pa, n);
     pages++;
     s.stats.bytes += n;
@@ -772,55 +774,40 @@ function translateAccess(
 }
 
 /** The deferred moves of a paging domain's burst, access by access in order. */
-function moveBurst(r: BurstResults, accesses: DmaAccess[], mem: PhysMemPort, zeroCopy: boolean): void {
+function moveBurst(r: BurstResults, b: DmaBurst, mem: PhysMemPort, zeroCopy: boolean): void {
   const chunkFirst = r.chunkFirst;
   const chunkCount = r.chunkCount;
   const chunkPa = r.chunkPa;
   const chunkLen = r.chunkLen;
   const movePfn = r.movePfn;
   const moveOff = r.moveOff;
-  for (let i = 0; i < accesses.length; i++) {
+  const flags = b.flags;
+  const datas = b.data;
+  const n = b.iova.length;
+  for (let i = 0; i < n; i++) {
     const pfn = movePfn[i]!;
+    const write = (flags[i]! & 1) !== 0; // DMA_WRITE
     if (pfn >= 0) {
-      const a = accesses[i]!;
-      const f = mem.frameBlock!(pfn, a.write);
-      if (a.write) f!.set(a.data!, moveOff[i]!);
-      else if (f) copyInto(a.data!, 0, f, moveOff[i]!, a.length);
-      else a.data!.fill(0);
+      // the burst loop's one copy: the whole buffer, inside one port block
+      const data = datas[i]!;
+      const f = mem.frameBlock!(pfn, write);
+      if (write) f!.set(data, moveOff[i]!);
+      else if (f) copyInto(data, 0, f, moveOff[i]!, data.length);
+      else data.fill(0);
       continue;
     }
     const cnt = chunkCount[i]!;
     if (cnt === 0) continue;
-    const a = accesses[i]!;
+    const own = datas[i] ?? undefined;
+    const buf = own ?? r.readData[i] ?? undefined;
     const first = chunkFirst[i]!;
-    const data = a.data;
-    if (cnt === 1 && data !== undefined) {
-      moveWhole(mem, zeroCopy, chunkPa[first]!, a, chunkLen[first]!);
-      continue;
-    }
-    const buf = data ?? r.readData[i] ?? undefined;
     const end = first + cnt;
     let off = 0;
     for (let k = first; k < end; k++) {
-      moveChunk(mem, zeroCopy, chunkPa[k]!, buf, off, chunkLen[k]!, a.write, data === undefined);
+      moveChunk(mem, zeroCopy, chunkPa[k]!, buf, off, chunkLen[k]!, write, own === undefined);
       off += chunkLen[k]!;
     }
   }
-}
-
-/** Moves a one-chunk access: `m` bytes of `a.data` from its start to or from `pa`, inside one page. */
-function moveWhole(mem: PhysMemPort, zeroCopy: boolean, pa: number, a: DmaAccess, m: number): void {
-  const data = a.data!;
-  const fo = (pa | 0) & (PORT_FRAME_SIZE - 1);
-  const pfn = (pa - fo) / PORT_FRAME_SIZE;
-  const bo = ((pfn & (PORT_BLOCK_FRAMES - 1)) << 12) + fo;
-  if (zeroCopy && m <= PORT_BLOCK_BYTES - bo) {
-    // inside one block: the common DMA case
-    const f = mem.frameBlock!(pfn, a.write);
-    if (a.write) copyInto(f!, bo, data, 0, m);
-    else if (f) copyInto(data, 0, f, bo, m);
-    else data.fill(0, 0, m);
-  } else moveChunk(mem, zeroCopy, pa, data, 0, m, a.write, false);
 }
 
 /**

@@ -17,6 +17,8 @@ import { JournalReader, type JournalRecord } from '../journal/index.ts';
 import type { Envelope } from '../actors/runtime/envelope.ts';
 import type { ThreadStep } from '../actors/thread.ts';
 import { ReplaySession } from '../replay/session.ts';
+import { requestBurst, type DmaRequest } from '../actors/hw/translation.ts';
+import { burstAccesses } from '../hardware/burst.ts';
 import { PROT_READ, PROT_WRITE } from '../actors/mm/process.ts';
 import { EFAULT, errnoName } from '../uapi/errno.ts';
 import { ioctlSpecByCmd, leavesOf, symbolize, testCmdView, type IoctlSpec, type Leaf } from './catalog.ts';
@@ -328,8 +330,8 @@ class Exporter {
     this.lines.push(`# unsupported input ${i}: ${what}`);
   }
 
-  private dma(body: { device: string; accesses: DmaAccessRecord[] }, reply: Record<string, any> | undefined): void {
-    const acc = accessesText(body.accesses);
+  private dma(body: DmaRequest, reply: Record<string, any> | undefined): void {
+    const acc = accessesText(burstAccesses(requestBurst(body)));
     const res = (reply?.results ?? []) as { ok: boolean; fault?: string; data?: Uint8Array }[];
     let exp = '';
     if (res.length && res.every((r) => r.ok)) {

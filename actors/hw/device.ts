@@ -7,7 +7,8 @@
 import type { DeliveryContext, SimActor } from '../runtime/actor.ts';
 import type { Envelope } from '../runtime/envelope.ts';
 import type { World } from '../world.ts';
-import { TRANSLATION_ACTOR, type DmaOutcome, type DmaRequest } from './translation.ts';
+import { TRANSLATION_ACTOR, type DmaOutcome, type DmaRequest, type DmaReturn } from './translation.ts';
+import { burstOf, type DmaAccess, type DmaBurst } from '../../hardware/burst.ts';
 import { registerSyscall } from '../kernel.ts';
 import { deviceSpec } from './state.ts';
 import { EFAULT, ENODEV } from '../../uapi/errno.ts';
@@ -26,7 +27,7 @@ export interface DeviceState {
   last: DmaOutcome[] | null;
   completed: number;
   /** Page-request groups awaiting a response, by group index, with the accesses to retry. */
-  pending: Record<number, { pasid: number; accesses: DmaRequest['accesses'] }>;
+  pending: Record<number, { pasid: number; burst: DmaBurst }>;
   /** Responses received per group index (exactly one each is the rule). */
   responses: Record<string, number>;
   prqFailed: number;
@@ -64,22 +65,23 @@ export class DeviceActor implements SimActor<World> {
     if (env.type === 'page.response') return this.pageResponse(env, ctx);
     // Work submitted to the device (an SVA work queue descriptor, a doorbell a thread rang): the device performs its DMA.
     if (env.type === 'submit') {
-      const b = env.body as { accesses: DmaRequest['accesses']; reply?: string };
-      return ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', b.reply ? { device: this.st.dev, accesses: b.accesses, reply: b.reply } : { device: this.st.dev, accesses: b.accesses });
+      const b = env.body as { accesses: DmaAccess[]; reply?: string };
+      const req: DmaRequest = { device: this.st.dev, burst: burstOf(b.accesses) };
+      if (b.reply) req.reply = b.reply;
+      return ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', req);
     }
     throw new Error(`${this.id}: unexpected message ${env.type}`);
   }
 
   private burstDone(env: Envelope, ctx: DeliveryContext<World>): void {
-    const b = env.body as { results: DmaOutcome[]; prq?: { grpid: number; pasid: number; accesses: DmaRequest['accesses'] }; reply?: string };
+    const b = env.body as DmaReturn;
     this.st.bursts++;
-    let faults = 0;
-    for (let i = 0; i < b.results.length; i++) if (!b.results[i]!.ok) faults++;
+    const faults = b.faults;
     this.st.faults += faults;
     this.st.last = b.results;
     this.st.completed++;
     // A page request is outstanding until the host answers it.
-    if (b.prq) this.st.pending[b.prq.grpid] = { pasid: b.prq.pasid, accesses: b.prq.accesses };
+    if (b.prq) this.st.pending[b.prq.grpid] = { pasid: b.prq.pasid, burst: b.prq.burst };
     // The thread that rang the doorbell learns how the burst went (a PRI retry is the device's own business).
     if (b.reply) ctx.post(b.reply, 'reply', 'syscall.ret', { errno: faults ? EFAULT : 0, ret: b.results.length - faults });
   }
@@ -92,7 +94,7 @@ export class DeviceActor implements SimActor<World> {
     const p = this.st.pending[r.grpid];
     if (!p) return;
     delete this.st.pending[r.grpid];
-    if (r.code === 0) ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', { device: this.st.dev, accesses: p.accesses });
+    if (r.code === 0) ctx.post(TRANSLATION_ACTOR, 'dma', 'dma', { device: this.st.dev, burst: p.burst } satisfies DmaRequest);
     else this.st.prqFailed++;
   }
 }
@@ -108,6 +110,6 @@ export class DeviceActor implements SimActor<World> {
 registerSyscall('dma', (ctx, b, replyTo) => {
   const dev = String(b.args.dev);
   if (!deviceSpec(ctx.world, dev)) return { errno: ENODEV, ret: -1 };
-  ctx.post(deviceActorId(dev), 'dma', 'submit', { accesses: b.args.accesses as DmaRequest['accesses'], reply: replyTo });
+  ctx.post(deviceActorId(dev), 'dma', 'submit', { accesses: b.args.accesses as DmaAccess[], reply: replyTo });
   return null;
 });

@@ -1,5 +1,5 @@
 /** The translation engine's view of physical memory: the simulated frames in the world. */
-import { blockFor, readPhys, readPhysInto, writePhys, BLOCK_SHIFT, type PhysMem } from '../../hardware/physmem.ts';
+import { blockFor, readPhys, readPhysInto, writePhys, type PhysMem } from '../../hardware/physmem.ts';
 import type { PhysMemPort } from '../../hardware/translate.ts';
 
 /**
@@ -29,7 +29,10 @@ class WorldMemPort implements PhysMemPort {
     writePhys(this.pm, pa, this.scratch);
   }
   frameBlock(pfn: number, write: boolean): Uint8Array | null {
-    return write ? blockFor(this.pm, pfn) : (this.pm.blocks[pfn >> BLOCK_SHIFT] ?? null);
+    // 4 is BLOCK_SHIFT: on the DMA hot path a module constant costs a context load and a hole check per copy
+    const blk = this.pm.blocks[pfn >> 4];
+    if (blk !== undefined) return blk;
+    return write ? blockFor(this.pm, pfn) : null;
   }
 }
 

@@ -9,7 +9,8 @@
  * pages is a use-after-free (KASAN).
  */
 import type { World } from '../world.ts';
-import type { DmaOutcome, DmaRequest } from './translation.ts';
+import type { DmaOutcome } from './translation.ts';
+import type { DmaAccess } from '../../hardware/burst.ts';
 import type { EngineState } from '../../hardware/translate.ts';
 import { readPhys, writePhys } from '../../hardware/physmem.ts';
 import { cptWalk } from '../../hardware/cpu-pagetable.ts';
@@ -80,7 +81,7 @@ function translatePage(world: World, p: SvaPort, d: SvaDomain, pasid: number, va
 }
 
 /** One access of a burst through an SVA domain (bytes really move; a fault stops the access). */
-export function svaAccess(world: World, p: SvaPort, d: SvaDomain, a: DmaRequest['accesses'][number]): DmaOutcome {
+export function svaAccess(world: World, p: SvaPort, d: SvaDomain, a: DmaAccess): DmaOutcome {
   const e = p.engine;
   const va0 = Number(a.iova);
   const pasid = a.pasid ?? 0;

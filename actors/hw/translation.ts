@@ -19,8 +19,9 @@ import {
   BurstResults, engineAddNestedDomain, engineAddPagingDomain, engineAttach, engineCreate, engineDestroyDomain,
   engineAtsOn, engineDetach, engineFlushAtc, engineFlushIotlb, engineMap, engineRestore, engineSetAts, engineSetDirtyTracking, engineSnapshot,
   engineUnmap, translateBurst,
-  type Attachment, type DmaAccess, type EngineSnapshot, type EngineState, type NestedStage1, type PhysMemPort,
+  type Attachment, type EngineSnapshot, type EngineState, type NestedStage1, type PhysMemPort,
 } from '../../hardware/translate.ts';
+import { burstAccess, burstOf, burstPick, burstSize, burstSlice, type DmaAccess, type DmaBurst } from '../../hardware/burst.ts';
 import { ptDump, ptMarkDirty, ptReadAndClearDirty } from '../../hardware/pagetable/radix.ts';
 import { TAG_ASID, TAG_DOMAIN, iotlbEntries, type InvalidateFilter } from '../../hardware/iotlb.ts';
 import { faultKindName, type FormatId } from '../../hardware/pagetable/format.ts';
@@ -47,10 +48,33 @@ export interface TranslationState {
   nextGrpid: Record<string, number>;
 }
 
+/** A 'dma' message: a device's burst. */
 export interface DmaRequest {
   device: string;
-  accesses: { iova: bigint | number; length: number; write: boolean; pasid?: number; data?: Uint8Array }[];
+  burst: DmaBurst;
   /** the thread waiting for this burst (the dma system call), answered by the device */
+  reply?: string;
+}
+
+/**
+ * The burst of a 'dma' message body. Journals written before bursts were
+ * packed carry an `accesses` list instead (journal/format.md); they replay
+ * as the same burst.
+ */
+export function requestBurst(body: { burst?: DmaBurst; accesses?: readonly DmaAccess[] }): DmaBurst {
+  if (body.burst) return body.burst;
+  if (body.accesses) return burstOf(body.accesses);
+  throw new RangeError('dma message without a burst');
+}
+
+/** A 'dma.ret' message: the burst's outcomes, back to its device. */
+export interface DmaReturn {
+  results: DmaOutcome[];
+  /** results that are not ok */
+  faults: number;
+  /** the page-request group the device retries on a SUCCESS response */
+  prq?: { grpid: number; pasid: number; burst: DmaBurst };
+  /** DmaRequest.reply */
   reply?: string;
 }
 
@@ -299,10 +323,12 @@ export class TranslationActor implements SimActor<World> {
 
   deliver(env: Envelope, ctx: DeliveryContext<World>): void {
     if (env.type !== 'dma') throw new Error(`translation: unexpected message ${env.type}`);
-    const req = env.body as DmaRequest;
+    const body = env.body as DmaRequest;
+    const req = body.burst ? body : { ...body, burst: requestBurst(body) };
     const results = this.dma(ctx.world, req);
     const prq = this.faults !== 0 ? this.reportFaults(ctx, req, results) : null;
-    const ret: { results: DmaOutcome[]; prq?: typeof prq; reply?: string } = prq ? { results, prq } : { results };
+    // `faults`: how many results are not ok, so the device need not count them
+    const ret: DmaReturn = prq ? { results, faults: this.faults, prq } : { results, faults: this.faults };
     // a burst a thread waits for (the dma system call) carries the thread to answer
     if (req.reply) ret.reply = req.reply;
     ctx.post(env.src, 'dma', 'dma.ret', ret);
@@ -315,14 +341,14 @@ export class TranslationActor implements SimActor<World> {
    * for the guest's vEVENTQ.  Returns the group for the device to retry on
    * a SUCCESS response.
    */
-  private reportFaults(ctx: DeliveryContext<World>, req: DmaRequest, results: DmaOutcome[]): { grpid: number; pasid: number; accesses: DmaRequest['accesses'] } | null {
+  private reportFaults(ctx: DeliveryContext<World>, req: DmaRequest, results: DmaOutcome[]): { grpid: number; pasid: number; burst: DmaBurst } | null {
     const hws = ctx.world.kobj.hw as HwState | undefined;
     if (!hws) return null;
-    let group: { grpid: number; pasid: number; accesses: DmaRequest['accesses']; records: { addr: bigint; perm: number }[]; faultActor: string; hwpt: number } | null = null;
+    let group: { grpid: number; pasid: number; picked: number[]; records: { addr: bigint; perm: number }[]; faultActor: string; hwpt: number } | null = null;
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
       if (r.ok || r.fault === 'blocked') continue;
-      const a = req.accesses[i]!;
+      const a = burstAccess(req.burst, i);
       const pasid = a.pasid ?? NO_PASID;
       const domain = this.domainOf(req.device, pasid)!;
       const owner = hws.domainOwner[domain] ?? svaFaultOwner(svaDomainOf(ctx.world, domain));
@@ -332,9 +358,9 @@ export class TranslationActor implements SimActor<World> {
       if (owner.faultActor && canPri) {
         if (!group) {
           const grpid = (this.st.nextGrpid[req.device] = (this.st.nextGrpid[req.device] ?? 0) + 1);
-          group = { grpid, pasid, accesses: [], records: [], faultActor: owner.faultActor, hwpt: owner.hwpt };
+          group = { grpid, pasid, picked: [], records: [], faultActor: owner.faultActor, hwpt: owner.hwpt };
         }
-        group.accesses.push(a);
+        group.picked.push(i);
         group.records.push({ addr: BigInt(r.addr ?? a.iova), perm: a.write ? IOMMU_PGFAULT_PERM_READ | IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ });
         r.fault = 'iopf';
       } else if (owner.viommuActor && r.stage === 1) {
@@ -347,7 +373,7 @@ export class TranslationActor implements SimActor<World> {
     ctx.post(g.faultActor, 'hw', 'event', { type: 'iopf', group: { dev: req.device, devId, pasid: g.pasid, grpid: g.grpid, hwpt: g.hwpt, records: g.records } });
     // An SVA request stays in the PRQ until answered: an unbind drains it (actors/hw/sva.ts).
     if (g.faultActor === SVA_ACTOR) svaPrqReported(ctx.world, { dev: req.device, pasid: g.pasid, grpid: g.grpid, domain: this.domainOf(req.device, g.pasid)!, records: g.records });
-    return { grpid: g.grpid, pasid: g.pasid, accesses: g.accesses };
+    return { grpid: g.grpid, pasid: g.pasid, burst: burstPick(req.burst, g.picked) };
   }
 
   /**
@@ -358,8 +384,9 @@ export class TranslationActor implements SimActor<World> {
    */
   dma(world: World, req: DmaRequest): DmaOutcome[] {
     const mem = memPortOf(world.mem.pm);
-    const accesses = req.accesses;
-    const n = accesses.length;
+    const burst = req.burst;
+    const n = burstSize(burst);
+    const pasids = burst.pasid;
     // every access succeeds without read data until the engine says otherwise: the outcomes are
     // made (one fill, no per-access store) only for a burst with a fault, read data or an SVA access
     let out: DmaOutcome[] | undefined;
@@ -371,7 +398,7 @@ export class TranslationActor implements SimActor<World> {
     this.faults = 0;
     let i = 0;
     while (i < n) {
-      const pasid = accesses[i]!.pasid ?? NO_PASID;
+      const pasid = pasids[i]!;
       const domain = pasid === NO_PASID ? noPasid : ctxs?.[pasid];
       if (domain === undefined) {
         // No context entry: the IOMMU blocks the request (DMA to a blocked / unattached device).
@@ -383,20 +410,20 @@ export class TranslationActor implements SimActor<World> {
       if (sva) {
         // An SVA domain: the walk is the process's CPU page table (actors/hw/sva-walk.ts).
         const ats = (world.kobj.hw as HwState | undefined)?.topology.devices.find((d) => d.id === req.device)?.ats ?? false;
-        const o = (own()[i] = svaAccess(world, { engine: this.st.engine, iommu: this.st.iommuIndex[sva.iommu] ?? 0, device, ats }, sva, accesses[i]!));
+        const o = (own()[i] = svaAccess(world, { engine: this.st.engine, iommu: this.st.iommuIndex[sva.iommu] ?? 0, device, ats }, sva, burstAccess(burst, i)));
         if (!o.ok) this.faults++;
         i++;
         continue;
       }
       let j = i + 1;
       for (; j < n; j++) {
-        const p = accesses[j]!.pasid ?? NO_PASID;
+        const p = pasids[j]!;
         if ((p === NO_PASID ? noPasid : ctxs![p]) !== domain) break;
       }
-      const group = (i === 0 && j === n ? accesses : accesses.slice(i, j)) as DmaAccess[];
+      const group = i === 0 && j === n ? burst : burstSlice(burst, i, j);
       const iommu = this.iommuOf(domain);
       const ats = engineAtsOn(this.st.engine, domain, iommu, device);
-      const r = translateBurst(this.st.engine, { iommu, domain, device, ats, accesses: group }, mem, this.results);
+      const r = translateBurst(this.st.engine, { iommu, domain, device, ats, burst: group }, mem, this.results);
       const readData = r.readData;
       if (r.faults !== 0 || readData.length !== 0) {
         const o = own();
@@ -484,7 +511,7 @@ export function translationView(state: unknown): unknown {
  * An SMMUv3 event record as the guest sees it (hardware.md §3.6): the
  * stream id replaced by the device's virtual id on the vIOMMU.
  */
-function smmuEvent(ctx: DeliveryContext<World>, owner: { ctx: string }, dev: string, a: DmaRequest['accesses'][number], r: DmaOutcome): Uint8Array {
+function smmuEvent(ctx: DeliveryContext<World>, owner: { ctx: string }, dev: string, a: DmaAccess, r: DmaOutcome): Uint8Array {
   const hws = ctx.world.kobj.hw as HwState;
   const vsid = virtIdOf(ctx, owner.ctx, hws.bound[dev]?.devId ?? 0);
   const id = r.fault === 'permission' ? 0x13n : 0x10n;

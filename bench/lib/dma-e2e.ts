@@ -19,7 +19,8 @@ import { Simulation } from '../../actors/sim.ts';
 import { openVfio, spawnProc } from '../../actors/api.ts';
 import { translationActor } from '../../actors/invariants-hw.ts';
 import { physMemPort } from '../../actors/hw/physmem-port.ts';
-import { BurstResults, translateBurst, type DmaAccess } from '../../hardware/translate.ts';
+import { BurstResults, translateBurst } from '../../hardware/translate.ts';
+import { burstCreate, DMA_WRITE, type DmaBurst } from '../../hardware/burst.ts';
 import { BLOCK_FRAMES } from '../../hardware/physmem.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../uapi/enums.ts';
 import { xorshift32 } from './xorshift.ts';
@@ -49,47 +50,50 @@ export function dmaSetup(): Simulation {
   return sim;
 }
 
-/** One burst's accesses, rewritten in place per burst (the bench allocates nothing per burst). */
-export function burstAccesses(bytes: number): DmaAccess[] {
+/** One burst of BURST writes of `bytes` bytes each, its IOVAs rewritten in place per burst (a device's descriptor ring: nothing is allocated per burst). */
+export function writeBurst(bytes: number): DmaBurst {
   const data = new Uint8Array(bytes).fill(0xa5);
-  const accesses: DmaAccess[] = [];
-  for (let i = 0; i < BURST; i++) accesses.push({ iova: 0, length: bytes, write: true, data });
-  return accesses;
+  const b = burstCreate(BURST);
+  b.length.fill(bytes);
+  b.flags.fill(DMA_WRITE);
+  b.data.fill(data);
+  return b;
 }
 
-function fill(accesses: DmaAccess[], seq: Uint32Array, b: number): void {
-  for (let i = 0; i < BURST; i++) accesses[i]!.iova = IOVA + seq[b * BURST + i]! * 4096;
+function fill(burst: DmaBurst, seq: Uint32Array, b: number): void {
+  const iova = burst.iova;
+  for (let i = 0; i < BURST; i++) iova[i] = IOVA + seq[b * BURST + i]! * 4096;
 }
 
 /** End to end: one `sim.dma` per burst; pages per second and deliveries. */
-export function busRound(sim: Simulation, accesses: DmaAccess[], seq: Uint32Array, bursts: number): { perS: number; deliveries: number } {
+export function busRound(sim: Simulation, burst: DmaBurst, seq: Uint32Array, bursts: number): { perS: number; deliveries: number } {
   const d0 = sim.deliveries;
   const t0 = performance.now();
   for (let b = 0; b < bursts; b++) {
-    fill(accesses, seq, b);
-    const out = sim.dma('dev0', accesses);
+    fill(burst, seq, b);
+    const out = sim.dma('dev0', burst);
     if (!out[BURST - 1]!.ok) throw new Error(`burst ${b}: ${JSON.stringify(out[BURST - 1])}`);
   }
   const ms = performance.now() - t0;
   return { perS: (bursts * BURST * 1000) / ms, deliveries: sim.deliveries - d0 };
 }
 
-/** What the engine needs to run dev0's bursts of `accesses` directly: its state, request, memory and results. */
-function engineOf(sim: Simulation, accesses: DmaAccess[]) {
+/** What the engine needs to run dev0's `burst` directly: its state, request, memory and results. */
+function engineOf(sim: Simulation, burst: DmaBurst) {
   const tr = translationActor(sim);
   const domain = tr.domainOf('dev0')!;
   const iommu = tr.st.iommuIndex[tr.st.domainIommu[domain]!]!;
   return {
-    tr, req: { iommu, domain, device: tr.st.deviceIndex['dev0']!, accesses }, mem: physMemPort(sim.world.mem.pm), res: new BurstResults(),
+    tr, req: { iommu, domain, device: tr.st.deviceIndex['dev0']!, burst }, mem: physMemPort(sim.world.mem.pm), res: new BurstResults(),
   };
 }
 
 /** The engine alone on the same domain, tables and frames. */
-export function engineRound(sim: Simulation, accesses: DmaAccess[], seq: Uint32Array, bursts: number): number {
-  const { tr, req, mem, res } = engineOf(sim, accesses);
+export function engineRound(sim: Simulation, burst: DmaBurst, seq: Uint32Array, bursts: number): number {
+  const { tr, req, mem, res } = engineOf(sim, burst);
   const t0 = performance.now();
   for (let b = 0; b < bursts; b++) {
-    fill(accesses, seq, b);
+    fill(burst, seq, b);
     translateBurst(tr.st.engine, req, mem, res);
     if (res.status[BURST - 1] !== 0) throw new Error(`engine burst ${b} faulted`);
   }
@@ -102,30 +106,28 @@ export function engineRound(sim: Simulation, accesses: DmaAccess[], seq: Uint32A
  * page, the engine's own copy), in pages per second. What the simulator can
  * never beat on this machine: the rest of bus or engine is its own cost.
  */
-export function floorRound(sim: Simulation, accesses: DmaAccess[], pas: Float64Array, bursts: number): number {
+export function floorRound(sim: Simulation, burst: DmaBurst, pas: Float64Array, bursts: number): number {
   const mem = physMemPort(sim.world.mem.pm);
   const t0 = performance.now();
   for (let b = 0; b < bursts; b++) {
     for (let i = 0; i < BURST; i++) {
-      const a = accesses[i]!;
       const pa = pas[b * BURST + i]!;
       const fo = (pa | 0) & 4095;
       const pfn = (pa - fo) / 4096;
       const off = ((pfn & (BLOCK_FRAMES - 1)) << 12) + fo;
-      const data = a.data!;
       // the 4 KiB case crosses no block: frames are 4 KiB-aligned inside 64 KiB blocks
-      mem.frameBlock!(pfn, true)!.set(data.length === a.length ? data : data.subarray(0, a.length), off);
+      mem.frameBlock!(pfn, true)!.set(burst.data[i]!, off);
     }
   }
   return (bursts * BURST * 1000) / (performance.now() - t0);
 }
 
 /** The physical address of every access of `seq`, as the engine translates them (for floorRound). */
-function pagesOf(sim: Simulation, accesses: DmaAccess[], seq: Uint32Array, bursts: number): Float64Array {
-  const { tr, req, mem, res } = engineOf(sim, accesses);
+function pagesOf(sim: Simulation, burst: DmaBurst, seq: Uint32Array, bursts: number): Float64Array {
+  const { tr, req, mem, res } = engineOf(sim, burst);
   const pas = new Float64Array(bursts * BURST);
   for (let b = 0; b < bursts; b++) {
-    fill(accesses, seq, b);
+    fill(burst, seq, b);
     translateBurst(tr.st.engine, req, mem, res);
     for (let i = 0; i < BURST; i++) pas[b * BURST + i] = res.chunkPa[res.chunkFirst[i]!]!;
   }
@@ -149,21 +151,21 @@ export function measureDma(bytes: number, bursts: number, rounds: number): DmaFi
   const seq = xorshiftPages(bursts * BURST);
   const busSim = dmaSetup();
   const engSim = dmaSetup();
-  const accesses = burstAccesses(bytes);
-  busRound(busSim, accesses, seq, bursts);
-  engineRound(engSim, accesses, seq, bursts);
-  const pas = pagesOf(engSim, accesses, seq, bursts);
-  floorRound(engSim, accesses, pas, bursts);
+  const burst = writeBurst(bytes);
+  busRound(busSim, burst, seq, bursts);
+  engineRound(engSim, burst, seq, bursts);
+  const pas = pagesOf(engSim, burst, seq, bursts);
+  floorRound(engSim, burst, pas, bursts);
   let bus = 0;
   let engine = 0;
   let floor = 0;
   let deliveries = 0;
   for (let r = 0; r < rounds; r++) {
-    const b = busRound(busSim, accesses, seq, bursts);
+    const b = busRound(busSim, burst, seq, bursts);
     if (b.perS > bus) bus = b.perS;
     deliveries = b.deliveries;
-    engine = Math.max(engine, engineRound(engSim, accesses, seq, bursts));
-    floor = Math.max(floor, floorRound(engSim, accesses, pas, bursts));
+    engine = Math.max(engine, engineRound(engSim, burst, seq, bursts));
+    floor = Math.max(floor, floorRound(engSim, burst, pas, bursts));
   }
   const st = translationActor(busSim).st.engine.stats;
   return { bus, engine, floor, deliveriesPerBurst: deliveries / bursts, iotlbHit: st.iotlbHits / Math.max(1, st.iotlbHits + st.walks) };

@@ -102,7 +102,7 @@ describe('explore: text scenarios', () => {
     const closes = envs.filter((e) => e.type === 'syscall' && (e.body as { call: string }).call === 'close').map((e) => e.src);
     expect(dma).toBeGreaterThan(lastThreadRet);
     // The device reads after t1's unmap: the IOVA is no longer mapped.
-    expect(envs[dma]!.body).toEqual({ results: [{ ok: false, fault: 'translation', stage: 0 }] });
+    expect(envs[dma]!.body).toEqual({ results: [{ ok: false, fault: 'translation', stage: 0 }], faults: 1 });
     expect(closes).toEqual([threadActorId(2, 1), threadActorId(2, 1), threadActorId(1, 1)]);
     expect(envs.findIndex((e) => e.type === 'syscall' && (e.body as { call: string }).call === 'close')).toBeGreaterThan(dma);
     expect(explore({ scenario: sc, strategy: 'random', schedules: 150, all: true }).failures).toEqual([]);

@@ -55,6 +55,12 @@ describe('physmem blocks', () => {
     const blk = port.frameBlock!(3 * BLOCK_FRAMES + 2, true)!;
     blk[2 * PAGE_SIZE + 1] = 0xaa;
     expect(readPhys(pm, (3 * BLOCK_FRAMES + 2) * PAGE_SIZE + 1, 1)).toEqual(new Uint8Array([0xaa]));
+    // every frame of the block, read or written, is served by that block, and the ones around it by none
+    for (let k = 0; k < BLOCK_FRAMES; k++) {
+      expect(port.frameBlock!(3 * BLOCK_FRAMES + k, false)).toBe(blk);
+      expect(port.frameBlock!(3 * BLOCK_FRAMES + k, true)).toBe(blk);
+    }
+    expect(port.frameBlock!(3 * BLOCK_FRAMES - 1, false)).toBeNull();
     // blocks below the one written stay holes, one nil-sized value each in a snapshot
     expect(pm.blocks.length).toBe(4);
     const back = decodeValue(encodeValue(pm)) as typeof pm;

@@ -15,6 +15,7 @@ import { poolCreate } from '../../hardware/pagetable/pool.ts';
 import { encodeCd, materializeGuestTable } from '../../hardware/pagetable/nested.ts';
 import { TAG_ASID, TAG_DOMAIN, atcInvalidate, iotlbEntries } from '../../hardware/iotlb.ts';
 import { SparseMem } from './helpers.ts';
+import { burstOf, type DmaAccess } from '../../hardware/burst.ts';
 import { createPhysMem } from '../../hardware/physmem.ts';
 import { physMemPort } from '../../actors/hw/physmem-port.ts';
 
@@ -35,10 +36,10 @@ describe('translateBurst', () => {
     expect(engineMap(s, 1, 0x10000, 0x50000, K4, RW)).toBe(0);
     expect(engineMap(s, 1, 0x11000, 0x90000, K4, RW)).toBe(0);
     const data = Uint8Array.from({ length: 100 }, (_, i) => i + 1);
-    const w = burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 0x10fd0, length: 100, write: true, data }] }, mem));
+    const w = burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 0x10fd0, length: 100, write: true, data }]) }, mem));
     expect(w[0]).toEqual({ ok: true, chunks: [{ iova: 0x10fd0, pa: 0x50fd0, len: 48 }, { iova: 0x11000, pa: 0x90000, len: 52 }] });
     expect(mem.readPhys(0x90000, 52)).toEqual(data.subarray(48));
-    const r = burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 0x10fd0n, length: 100, write: false }] }, mem));
+    const r = burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 0x10fd0n, length: 100, write: false }]) }, mem));
     expect(r[0]!.ok && r[0]!.data).toEqual(data);
   });
 
@@ -46,11 +47,11 @@ describe('translateBurst', () => {
     const { s, mem } = setup();
     engineMap(s, 1, 0x10000, 0x50000, K4, PROT_READ);
     const r = burstResultObjects(translateBurst(s, {
-      iommu: 0, domain: 1, accesses: [
+      iommu: 0, domain: 1, burst: burstOf([
         { iova: 0x10000, length: 8, write: true, data: new Uint8Array(8) },
         { iova: 0x10008, length: 8, write: false },
         { iova: 0x20000, length: 8, write: false },
-      ],
+      ]),
     }, mem));
     expect(r.map((x) => (x.ok ? 'ok' : x.fault.kind))).toEqual(['permission', 'ok', 'translation']);
     expect(s.stats.faults).toBe(2);
@@ -59,7 +60,7 @@ describe('translateBurst', () => {
   it('an unattached domain faults every access', () => {
     const s = engineCreate();
     engineAddPagingDomain(s, 3, FMT_VTD_SL);
-    const r = burstResultObjects(translateBurst(s, { iommu: 0, domain: 3, accesses: [{ iova: 0, length: 4, write: false }] }, new SparseMem()));
+    const r = burstResultObjects(translateBurst(s, { iommu: 0, domain: 3, burst: burstOf([{ iova: 0, length: 4, write: false }]) }, new SparseMem()));
     expect(r[0]!.ok).toBe(false);
   });
 
@@ -68,14 +69,14 @@ describe('translateBurst', () => {
     engineMap(s, 1, 0, 0x100000, 16 * K4, RW);
     engineSetDirtyTracking(s, 1, true);
     const table = (s.domains[1] as { table: import('../../hardware/pagetable/radix.ts').TableState }).table;
-    translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 3 * K4, length: 4, write: false }] }, mem);
-    translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 3 * K4, length: 4, write: true, data: new Uint8Array(4) }] }, mem);
-    translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 5 * K4, length: 4, write: true, data: new Uint8Array(4) }] }, mem);
+    translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 3 * K4, length: 4, write: false }]) }, mem);
+    translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 3 * K4, length: 4, write: true, data: new Uint8Array(4) }]) }, mem);
+    translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 5 * K4, length: 4, write: true, data: new Uint8Array(4) }]) }, mem);
     expect(ptReadAndClearDirty(s.pool, table, 0, 16 * K4, false).map((d) => d.iova)).toEqual([3 * K4, 5 * K4]);
     // a cached write-ok entry must not hide the next dirtying: after clear, the
     // IOTLB still holds it, so the core flushes (gather) as iommufd does
     engineFlushIotlb(s, 0, { kind: TAG_DOMAIN, tag: 42 });
-    translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 5 * K4, length: 4, write: true, data: new Uint8Array(4) }] }, mem);
+    translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 5 * K4, length: 4, write: true, data: new Uint8Array(4) }]) }, mem);
     expect(ptReadAndClearDirty(s.pool, table, 0, 16 * K4, false).map((d) => d.iova)).toEqual([5 * K4]);
   });
 });
@@ -84,7 +85,7 @@ describe('stale-use detection (I1/I2)', () => {
   const scenario = (bugs: Partial<EngineBugs>, ats: boolean) => {
     const { s, mem } = setup(bugs, ats);
     engineMap(s, 1, 0x10000, 0x50000, 4 * K4, RW);
-    const req = (write: boolean) => ({ iommu: 0, domain: 1, device: 7, ats, accesses: [{ iova: 0x11000, length: 16, write, data: new Uint8Array(16).fill(9) }] });
+    const req = (write: boolean) => ({ iommu: 0, domain: 1, device: 7, ats, burst: burstOf([{ iova: 0x11000, length: 16, write, data: new Uint8Array(16).fill(9) }]) });
     expect(burstResultObjects(translateBurst(s, req(false), mem))[0]!.ok).toBe(true);
     expect(engineUnmap(s, 1, 0x10000, 4 * K4)).toBe(4 * K4);
     const after = burstResultObjects(translateBurst(s, req(true), mem))[0]!;
@@ -134,7 +135,7 @@ describe('stale-use detection (I1/I2)', () => {
                 if (!broken) cached.delete(p);
               }
             } else {
-              const r = translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: o.page * K4 + 8, length: 8, write: o.write, data: new Uint8Array(8) }] }, mem);
+              const r = translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: o.page * K4 + 8, length: 8, write: o.write, data: new Uint8Array(8) }]) }, mem);
               const hitsStale = !mapped.has(o.page) && cached.has(o.page);
               if (hitsStale) expectStale++;
               expect(r.status[0] === 0).toBe(mapped.has(o.page) || hitsStale);
@@ -168,7 +169,7 @@ describe('nested SMMUv3 through the engine', () => {
     mem.write64(0x2_0000_0008, w1);
     engineAddNestedDomain(s, 2, 1, { type: 'smmuv3', cdTable: 0x8000_0000, s1cdmax: 0 });
     engineAttach(s, 2, { iommu: 0, kind: TAG_ASID, tag: 0, tag2: 5 });
-    const req = { iommu: 0, domain: 2, accesses: [{ iova: 0x1010, length: 4, write: true, data: Uint8Array.of(1, 2, 3, 4) }] };
+    const req = { iommu: 0, domain: 2, burst: burstOf([{ iova: 0x1010, length: 4, write: true, data: Uint8Array.of(1, 2, 3, 4) }]) };
     expect(burstResultObjects(translateBurst(s, req, mem))[0]!.ok).toBe(true);
     expect(mem.readPhys(0x3_0000_0010, 4)).toEqual(Uint8Array.of(1, 2, 3, 4));
     expect(iotlbEntries(s.iotlbs[0]!).map((e) => [e.kind, e.tag, e.tag2])).toEqual([[TAG_ASID, 33, 5]]);
@@ -189,13 +190,13 @@ describe('engine snapshot', () => {
     engineAttach(s, 2, { iommu: 0, kind: TAG_DOMAIN, tag: 43 });
     engineMap(s, 1, 0, 0x100000, 64 * K4, RW);
     engineMap(s, 2, 1 << 24, 0x200000, 8 * 2048, RW);
-    translateBurst(s, { iommu: 0, domain: 1, accesses: [{ iova: 5 * K4, length: 4, write: false }] }, mem);
+    translateBurst(s, { iommu: 0, domain: 1, burst: burstOf([{ iova: 5 * K4, length: 4, write: false }]) }, mem);
     const snap = engineSnapshot(s);
     const r = engineRestore(structuredClone(snap));
     expect(engineSnapshot(r)).toEqual(snap);
     const step = (e: typeof s) => {
       engineUnmap(e, 1, 0, 8 * K4);
-      return burstResultObjects(translateBurst(e, { iommu: 0, domain: 2, accesses: [{ iova: (1 << 24) + 10, length: 4000, write: false }] }, mem));
+      return burstResultObjects(translateBurst(e, { iommu: 0, domain: 2, burst: burstOf([{ iova: (1 << 24) + 10, length: 4000, write: false }]) }, mem));
     };
     expect(step(r)).toEqual(step(s));
     expect(engineSnapshot(r)).toEqual(engineSnapshot(s));
@@ -208,16 +209,16 @@ describe('translateBurst fast path (paging domain, no ATC, PASID 0)', () => {
     expect(engineMap(s, 1, 0x10000, 0x50000, 4 * K4, RW)).toBe(0);
     const tlb = s.iotlbs[0]!;
     const acc = (n: number) => Array.from({ length: n }, (_, i) => ({ iova: 0x10000 + i * K4 + 8, length: 16, write: true, data: new Uint8Array(16).fill(i + 1) }));
-    translateBurst(s, { iommu: 0, domain: 1, accesses: acc(4) }, mem);
+    translateBurst(s, { iommu: 0, domain: 1, burst: burstOf(acc(4)) }, mem);
     expect([s.stats.walks, s.stats.iotlbHits, tlb.misses, tlb.hits]).toEqual([4, 0, 4, 0]);
     // twice: the first hits come from the sets (and fill the front), the second from the front
     for (let k = 1; k <= 2; k++) {
-      translateBurst(s, { iommu: 0, domain: 1, accesses: acc(4) }, mem);
+      translateBurst(s, { iommu: 0, domain: 1, burst: burstOf(acc(4)) }, mem);
       expect([s.stats.walks, s.stats.iotlbHits, tlb.misses, tlb.hits]).toEqual([4, 4 * k, 4, 4 * k]);
     }
     // a map elsewhere bumps the table's generation: each hit is re-verified by a walk, still one hit each
     expect(engineMap(s, 1, 0x80000, 0x60000, K4, RW)).toBe(0);
-    const r = burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, accesses: acc(4) }, mem));
+    const r = burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, burst: burstOf(acc(4)) }, mem));
     expect(r.map((x) => x.ok && x.chunks[0]!.pa)).toEqual([0x50008, 0x51008, 0x52008, 0x53008]);
     expect([s.stats.walks, s.stats.iotlbHits, tlb.misses, tlb.hits, s.stats.staleUses]).toEqual([4, 12, 4, 12, 0]);
     expect([s.stats.accesses, s.stats.pages, s.stats.bytes]).toEqual([16, 16, 256]);
@@ -230,7 +231,7 @@ describe('translateBurst fast path (paging domain, no ATC, PASID 0)', () => {
     const tlb = s.iotlbs[0]!;
     const atc = s.atcs[7]!;
     const acc = (n: number) => Array.from({ length: n }, (_, i) => ({ iova: 0x10000 + i * K4 + 8, length: 16, write: true, data: new Uint8Array(16).fill(i + 1) }));
-    const req = (n: number) => ({ iommu: 0, domain: 1, device: 7, ats: true, accesses: acc(n) });
+    const req = (n: number) => ({ iommu: 0, domain: 1, device: 7, ats: true, burst: burstOf(acc(n)) });
     translateBurst(s, req(4), mem);
     // each page: ATC miss, IOTLB miss, a walk, and both filled
     expect([s.stats.walks, s.stats.atcHits, s.stats.iotlbHits, atc.misses, tlb.misses, tlb.hits]).toEqual([4, 0, 0, 4, 4, 0]);
@@ -262,7 +263,7 @@ describe('translateBurst fast path (paging domain, no ATC, PASID 0)', () => {
       // frames 16..19 (pa 0x10000..0x13fff): the zero-copy port's second block
       expect(engineMap(s, 1, 0x40000, 0x10000, 4 * K4, RW)).toBe(0);
       const fill = (n: number, v: number) => new Uint8Array(n).fill(v);
-      const run = (accesses: Parameters<typeof translateBurst>[1]['accesses']) => burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, accesses }, mem));
+      const run = (accesses: DmaAccess[]) => burstResultObjects(translateBurst(s, { iommu: 0, domain: 1, burst: burstOf(accesses) }, mem));
       run([{ iova: 0x40000, length: 4 * K4, write: true, data: fill(4 * K4, 0x11) }]); // warms the IOTLB, page by page
       const hits = s.stats.iotlbHits;
       const readBuf = fill(32, 0xee);
