@@ -343,36 +343,44 @@ export function iotlbLookup(
 }
 
 /**
- * iotlbLookup in context `id` (iotlbContext, not 0). The front alone,
- * small enough for V8 to inline into the caller's loop; the sets are a call
- * away. Literals instead of the module's constants: each module-level const
- * read is a context load and a TDZ check here.
+ * The front alone (iotlbLookup in context `id`, iotlbContext, not 0): the
+ * slot index, or -1 when the front does not hold `iova` (the sets may). It
+ * calls nothing, so a loop using it is free of calls and V8 keeps the
+ * loop's arrays in registers. Literals instead of the module's constants:
+ * each module-level const read is a context load and a TDZ check here.
  */
-export function iotlbLookupIn(s: IotlbState, id: number, iova: number, out: TlbOut): number {
-  const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
-  const lo = iova | 0;
+export function iotlbFrontLookup(s: IotlbState, id: number, iova: number, out: TlbOut): number {
   const l2 = s.l0L2;
   // the front holds 4 KiB .. 2 GiB pages only (l0Fill); l0L2 is 0 while the IOTLB is empty
-  if (l2 >= 12 && l2 < 32) {
-    const pnLo = (lo >>> l2) | (hi << (32 - l2));
-    const pnHi = hi >>> l2;
-    const l0 = s.l0;
-    const r = ((pnLo ^ Math.imul(id, 0x9e3779b1) ^ Math.imul(pnHi, 0x85ebca6b)) & ((l0.length >> 2) - 1)) << 2; // l0At
-    // an empty record's key word is 0, never a key: l2 >= 12 here
-    if (l0[r] === pnLo && l0[r + 1] === (pnHi | (id << 11) | (l2 << 26))) {
-      const si = l0[r + 2]!;
-      const i = si >>> 4;
-      out.index = i;
-      out.l2 = l2;
-      out.pa = l0[r + 3]! * 4096 + ((lo & ((1 << l2) - 1)) >>> 0);
-      out.info = si & 15;
-      s.hits++;
-      return i;
-    }
-  }
+  if (l2 < 12 || l2 >= 32) return -1;
+  const hi = iova < 4294967296 ? 0 : (iova / 4294967296) | 0;
+  const lo = iova | 0;
+  const pnLo = (lo >>> l2) | (hi << (32 - l2));
+  const pnHi = hi >>> l2;
+  const l0 = s.l0;
+  const r = ((pnLo ^ Math.imul(id, 0x9e3779b1) ^ Math.imul(pnHi, 0x85ebca6b)) & ((l0.length >> 2) - 1)) << 2; // l0At
+  // an empty record's key word is 0, never a key: l2 >= 12 here
+  if (l0[r] !== pnLo || l0[r + 1] !== (pnHi | (id << 11) | (l2 << 26))) return -1;
+  const si = l0[r + 2]!;
+  const i = si >>> 4;
+  out.index = i;
+  out.l2 = l2;
+  out.pa = l0[r + 3]! * 4096 + ((lo & ((1 << l2) - 1)) >>> 0);
+  out.info = si & 15;
+  s.hits++;
+  return i;
+}
+
+/**
+ * iotlbLookup in context `id` (iotlbContext, not 0): the front, small
+ * enough for V8 to inline into the caller's loop; the sets are a call away.
+ */
+export function iotlbLookupIn(s: IotlbState, id: number, iova: number, out: TlbOut): number {
+  const h = iotlbFrontLookup(s, id, iova, out);
+  if (h >= 0) return h;
   const c = s.l0Ctx;
   const o = 3 * id - 2;
-  return lookupSets(s, id, c[o + 1]!, c[o + 2]!, c[o]!, hi, lo, out);
+  return lookupSets(s, id, c[o + 1]!, c[o + 2]!, c[o]!, iova < 4294967296 ? 0 : (iova / 4294967296) | 0, iova | 0, out);
 }
 
 /** The set-associative lookup behind the front; `id`: front context (0 = none). */

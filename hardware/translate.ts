@@ -17,7 +17,7 @@ import {
 import { PORT_BLOCK_BYTES, PORT_BLOCK_FRAMES, PORT_FRAME_SIZE, smmuFetchCd, vtdStage1, walkNested, type PhysMemPort, type Stage1Config } from './pagetable/nested.ts';
 import {
   ANY, NO_TAG2, TAG_ASID, TAG_DEVICE, TlbOut, atcInsert, atcInvalidate, atcLookup, iotlbCreate, iotlbEntries, iotlbInsert,
-  iotlbContext, iotlbInvalidate, iotlbLookup, iotlbLookupIn, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
+  iotlbContext, iotlbFrontLookup, iotlbInvalidate, iotlbLookup, iotlbLookupIn, iotlbStamp, l0Arrays, type InvalidateFilter, type IotlbState,
 } from './iotlb.ts';
 
 import { burstSize, DMA_PRIV, DMA_WRITE, type DmaBurst } from './burst.ts';
@@ -634,61 +634,66 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   let chunkPa = r.chunkPa;
   let chunkLen = r.chunkLen;
   let k = r.nChunks;
-  let hits = 0;
-  let bytes = 0;
   let fast = 0;
+  let bytes = 0;
   // module constants read once, not per access (each read is a context load and a hole check)
   const out = tout;
-  for (let i = 0; i < n; i++) {
-    const iova = iovas[i]!;
-    const len = lengths[i]!;
-    const fl = flags[i]!;
+  let i = 0;
+  for (;;) {
+    // A run of accesses the fast path takes. This loop calls nothing (the
+    // front lookup is call-free), so V8 keeps every array's base and length
+    // in registers; the first access it cannot take ends the run.
     let h = -2;
-    // literals: DMA_PRIV 2, DMA_WRITE 1
-    if (firstCtx !== 0 && pasids[i] === 0 && (fl & 2) === 0) {
-      h = iotlbLookupIn(first, firstCtx, iova, out);
-      if (h >= 0) {
-        const info = out.info;
-        const need = (fl & 1) !== 0 ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
-        // pages are at most 1 GiB (offsetIn): the offset is in the low 30 bits, ToInt32 keeps them
-        const l2 = out.l2;
-        const room = (1 << l2) - (iova & ((1 << l2) - 1));
-        const data = datas[i];
-        if (hitUsable(tlbGen, h, info, need, 8, checkStale, gen) && len <= room && len > 0 && data !== null) {
-          const pa = out.pa;
-          chunkIova[k] = iova;
-          chunkPa[k] = pa;
-          chunkLen[k] = len;
-          chunkFirst[i] = k++;
-          chunkCount[i] = 1;
-          status[i] = 0;
-          // one copy of the whole buffer inside one port block (the literals: PORT_FRAME_SIZE, PORT_BLOCK_FRAMES, PORT_BLOCK_BYTES)
-          const fo = (pa | 0) & 4095;
-          const bo = ((((pa - fo) / 4096) & 15) << 12) + fo;
-          movePfn[i] = zeroCopy && len === data.length && len <= 65536 - bo ? (pa - fo) / 4096 : -1;
-          moveOff[i] = bo;
-          hits++;
-          fast++;
-          bytes += len;
-          continue;
-        }
-      }
+    for (; i < n; i++) {
+      const iova = iovas[i]!;
+      const len = lengths[i]!;
+      const fl = flags[i]!;
+      h = -2;
+      // literals: DMA_PRIV 2, DMA_WRITE 1
+      if (firstCtx === 0 || pasids[i] !== 0 || (fl & 2) !== 0) break;
+      h = iotlbFrontLookup(first, firstCtx, iova, out);
+      if (h < 0) break;
+      const info = out.info;
+      const need = (fl & 1) !== 0 ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
+      // pages are at most 1 GiB (offsetIn): the offset is in the low 30 bits, ToInt32 keeps them
+      const l2 = out.l2;
+      const room = (1 << l2) - (iova & ((1 << l2) - 1));
+      const data = datas[i];
+      if (!hitUsable(tlbGen, h, info, need, 8, checkStale, gen) || len > room || len === 0 || data === null) break;
+      const pa = out.pa;
+      chunkIova[k] = iova;
+      chunkPa[k] = pa;
+      chunkLen[k] = len;
+      chunkFirst[i] = k++;
+      chunkCount[i] = 1;
+      status[i] = 0;
+      // one copy of the whole buffer inside one port block (the literals: PORT_FRAME_SIZE, PORT_BLOCK_FRAMES, PORT_BLOCK_BYTES)
+      const fo = (pa | 0) & 4095;
+      const bo = ((((pa - fo) / 4096) & 15) << 12) + fo;
+      movePfn[i] = zeroCopy && len === data.length && len <= 65536 - bo ? (pa - fo) / 4096 : -1;
+      moveOff[i] = bo;
+      fast++;
+      bytes += len;
     }
+    if (i >= n) break;
+    // Access i goes page by page; a front miss (h = -1) is looked up again there, sets included.
     movePfn[i] = -1;
     r.nChunks = k;
-    translateAccess(s, d, mem, r, burst, i, atc === undefined ? h : -2, atc === undefined ? -2 : h, deferMoves, zeroCopy);
+    const looked = h >= 0 ? h : -2;
+    translateAccess(s, d, mem, r, burst, i, atc === undefined ? looked : -2, atc === undefined ? -2 : looked, deferMoves, zeroCopy);
     k = r.nChunks;
     chunkIova = r.chunkIova;
     chunkPa = r.chunkPa;
     chunkLen = r.chunkLen;
+    i++;
   }
   r.nChunks = k;
   const stats = s.stats;
   stats.accesses += n;
   stats.pages += fast;
   stats.bytes += bytes;
-  if (atc === undefined) stats.iotlbHits += hits;
-  else stats.atcHits += hits;
+  if (atc === undefined) stats.iotlbHits += fast;
+  else stats.atcHits += fast;
   if (deferMoves) moveBurst(r, burst, mem, zeroCopy);
   return r;
 }

@@ -415,7 +415,9 @@ export class TranslationActor implements SimActor<World> {
         i++;
         continue;
       }
+      // the run with this access's PASID first (the common burst is one run), then any PASID with the same domain
       let j = i + 1;
+      while (j < n && pasids[j] === pasid) j++;
       for (; j < n; j++) {
         const p = pasids[j]!;
         if ((p === NO_PASID ? noPasid : ctxs![p]) !== domain) break;

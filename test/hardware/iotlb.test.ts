@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import {
   ANY, NO_TAG2, TAG_ASID, TAG_DOMAIN, TAG_VMID, TlbOut, atcCreate, atcInsert, atcInvalidate, atcLookup, iotlbCreate,
   iotlbEntries, iotlbInsert, iotlbInvalidate, iotlbInvalidateAll, iotlbInvalidatePasid, iotlbInvalidateRange,
-  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup, iotlbContext, iotlbLookupIn, iotlbStamp, type IotlbState,
+  iotlbInvalidateTag, iotlbInvalidateTag2, iotlbLookup, iotlbContext, iotlbFrontLookup, iotlbLookupIn, iotlbStamp, type IotlbState,
 } from '../../hardware/iotlb.ts';
 
 const K4 = 4096;
@@ -191,5 +191,26 @@ describe('IOTLB set index and contexts', () => {
       expect(iotlbLookupIn(s, c9, 0x5123, out)).toBe(-1);
     }
     expect([s.hits, s.misses]).toEqual([4, 2]);
+  });
+
+  it('the front alone answers only what the front holds, and then exactly what iotlbLookupIn answers', () => {
+    const s = iotlbCreate(64, 4);
+    iotlbInsert(s, TAG_DOMAIN, 1, NO_TAG2, 0, 2 ** 40 + M2, M2, 0x4000_0000, 3, 1);
+    const c = iotlbContext(s, TAG_DOMAIN, 1, NO_TAG2, 0);
+    const other = iotlbContext(s, TAG_DOMAIN, 2, NO_TAG2, 0);
+    const iova = 2 ** 40 + M2 + 0x1234;
+    // only in the sets: the front says no and counts nothing
+    expect(iotlbFrontLookup(s, c, iova, out)).toBe(-1);
+    expect([s.hits, s.misses]).toEqual([0, 0]);
+    const i = iotlbLookupIn(s, c, iova, out);
+    expect(i).toBeGreaterThanOrEqual(0);
+    const full = [out.index, out.pa, out.info, out.l2];
+    const front = new TlbOut();
+    expect(iotlbFrontLookup(s, c, iova, front)).toBe(i);
+    expect([front.index, front.pa, front.info, front.l2]).toEqual(full);
+    expect(front.pa).toBe(0x4000_0000 + 0x1234);
+    expect(iotlbFrontLookup(s, other, iova, front)).toBe(-1);
+    expect(iotlbFrontLookup(s, c, iova + M2, front)).toBe(-1);
+    expect(s.hits).toBe(2);
   });
 });
