@@ -604,10 +604,11 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
   // stayed in cache). A nested walk reads guest tables the burst itself may
   // write: it moves as it goes.
   const deferMoves = d.kind === 'paging';
-  // Fast path (paging domain, no ATC, PASID 0, not privileged): an access
-  // inside one page whose IOTLB front entry allows it, with a current stamp,
-  // is done in this loop; anything else goes on in translateAccess from that
-  // lookup (a second lookup would count twice).
+  // Fast path (paging domain, PASID 0, not privileged): an access inside
+  // one page whose IOTLB front entry allows it, with a current stamp, is done
+  // in the burst loop; anything else goes on in translateAccess from that
+  // lookup (a hit is passed on, as a second lookup would count twice; a
+  // front miss counted nothing and is looked up again there, sets included).
   // An ATS device asks its ATC first (translatePage's order): the fast path
   // looks there instead, and a miss goes on to the IOTLB in translateAccess.
   const tlb = B.tlb;
@@ -669,8 +670,9 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       status[i] = 0;
       // one copy of the whole buffer inside one port block (the literals: PORT_FRAME_SIZE, PORT_BLOCK_FRAMES, PORT_BLOCK_BYTES)
       const fo = (pa | 0) & 4095;
-      const bo = ((((pa - fo) / 4096) & 15) << 12) + fo;
-      movePfn[i] = zeroCopy && len === data.length && len <= 65536 - bo ? (pa - fo) / 4096 : -1;
+      const pfn = (pa - fo) / 4096;
+      const bo = ((pfn & 15) << 12) + fo;
+      movePfn[i] = zeroCopy && len === data.length && len <= 65536 - bo ? pfn : -1;
       moveOff[i] = bo;
       fast++;
       bytes += len;

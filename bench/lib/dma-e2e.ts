@@ -2,7 +2,8 @@
  * DMA bursts end to end through the bus, shared by bench/dma.ts and
  * bench/translate.ts: a Simulation with dev0 (VT-d) attached to an IOAS
  * mapping 64 MiB of a process's memory; each burst is BURST writes of
- * `bytes` bytes at the start of random mapped pages, injected with
+ * `bytes` bytes at the start of random mapped pages, one packed DmaBurst
+ * refilled per burst as a device's descriptor ring would be, injected with
  * `sim.dma` (the scheduler delivers it to the translation actor, which
  * translates, moves the bytes and answers the device actor: two deliveries),
  * next to the bare `translateBurst` engine on the same accesses, tables and

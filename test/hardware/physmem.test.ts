@@ -2,9 +2,10 @@
 // the frame-per-array layout guaranteed still holds.
 import { describe, expect, it } from 'vitest';
 import {
-  BLOCK_BYTES, BLOCK_FRAMES, PAGE_SIZE, allocFrame, copyFrame, createPhysMem, frameDataIfPresent, freeFrame, readPhys, writePhys,
+  BLOCK_BYTES, BLOCK_FRAMES, BLOCK_SHIFT, PAGE_SIZE, allocFrame, copyFrame, createPhysMem, frameDataIfPresent, freeFrame, readPhys, writePhys,
 } from '../../hardware/physmem.ts';
 import { physMemPort } from '../../actors/hw/physmem-port.ts';
+import { PORT_BLOCK_BYTES, PORT_BLOCK_FRAMES, PORT_FRAME_SIZE } from '../../hardware/pagetable/nested.ts';
 import { encodeValue, decodeValue } from '../../journal/codec.ts';
 
 function fresh(frames: number) {
@@ -45,6 +46,10 @@ describe('physmem blocks', () => {
     copyFrame(pm, 5, BLOCK_FRAMES + 3);
     expect(readPhys(pm, 5 * PAGE_SIZE + 9, 3)).toEqual(new Uint8Array(3));
     expect(pm.blocks[1]).toBeUndefined();
+  });
+
+  it('the block geometry is what the DMA hot path has as literals (translate.ts burst loop, physmem-port.ts frameBlock)', () => {
+    expect([PORT_FRAME_SIZE, PORT_BLOCK_FRAMES, PORT_BLOCK_BYTES, BLOCK_SHIFT]).toEqual([4096, 16, 65536, 4]);
   });
 
   it('the port hands out the block and allocates only for writes', () => {
