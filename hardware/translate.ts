@@ -324,10 +324,7 @@ export class BurstResults {
     this.count = n;
     this.faults = 0;
     this.nChunks = 0;
-    // only a fault writes these
-    this.stage.fill(0, 0, n);
-    this.level.fill(0, 0, n);
-    this.faultAddr.fill(0, 0, n);
+    // stage, level and faultAddr mean something only where status is not 0, and every fault writes all three
     if (this.readData.length) this.readData.length = 0;
   }
 
