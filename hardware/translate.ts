@@ -653,7 +653,8 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       if (h < 0) break;
       const info = out.info;
       const need = (fl & 1) !== 0 ? 6 : 1; // write: PROT_WRITE and INFO_DIRTY_OK; read: PROT_READ (cachedOk)
-      // pages are at most 1 GiB (offsetIn): the offset is in the low 30 bits, ToInt32 keeps them
+      // pages are at most 1 GiB (offsetIn): the offset is in the low 30 bits, which ToInt32 keeps
+      // (a 2 GiB entry, which no format makes, would give a negative room and take the slow way)
       const l2 = out.l2;
       const room = (1 << l2) - (iova & ((1 << l2) - 1));
       const data = datas[i];

@@ -18,7 +18,7 @@ import type { Envelope } from '../actors/runtime/envelope.ts';
 import type { ThreadStep } from '../actors/thread.ts';
 import { ReplaySession } from '../replay/session.ts';
 import { requestBurst, type DmaRequest } from '../actors/hw/translation.ts';
-import { burstAccesses } from '../hardware/burst.ts';
+import { burstAccesses, type DmaAccess } from '../hardware/burst.ts';
 import { PROT_READ, PROT_WRITE } from '../actors/mm/process.ts';
 import { EFAULT, errnoName } from '../uapi/errno.ts';
 import { ioctlSpecByCmd, leavesOf, symbolize, testCmdView, type IoctlSpec, type Leaf } from './catalog.ts';
@@ -490,7 +490,7 @@ class Exporter {
         } else if (step.call === 'dma') {
           // the lane's thread heard 0 or EFAULT (the dma system call); anything else has no lane expect
           const exp = r?.errno === 0 ? ' expect ok' : r?.errno === EFAULT ? ' expect fault' : '';
-          body.push(`  ${names[k]}: dma ${String(step.args.dev)} ${accessesText(step.args.accesses as DmaAccessRecord[])}${exp}`);
+          body.push(`  ${names[k]}: dma ${String(step.args.dev)} ${accessesText(step.args.accesses as DmaAccess[])}${exp}`);
         } else {
           this.warnings.push(`thread program step ${step.call}`);
           body.push(`  # unsupported lane step: ${step.call}`);
@@ -502,10 +502,8 @@ class Exporter {
   }
 }
 
-type DmaAccessRecord = { iova: bigint | number; length: number; write: boolean; pasid?: number; data?: Uint8Array };
-
 /** A burst's accesses as a dma line writes them: `read|write IOVA LEN [pasid=N] [data=BYTES], …`. */
-function accessesText(accesses: DmaAccessRecord[]): string {
+function accessesText(accesses: readonly DmaAccess[]): string {
   return accesses.map((a) => {
     let s = `${a.write ? 'write' : 'read'} ${fmtNum(BigInt(a.iova))} ${fmtNum(BigInt(a.length), true)}`;
     if (a.pasid !== undefined) s += ` pasid=${a.pasid}`;
