@@ -8,6 +8,7 @@ import { ioctlName } from '../uapi/ioctl.ts';
 import { errnoName } from '../uapi/errno.ts';
 import { dispatchIoctl } from '../uapi/dispatch.ts';
 import { decode } from '../uapi/layout.ts';
+import { burstAccess, burstSize, isDmaBurst, type DmaBurst } from '../hardware/burst.ts';
 
 function hex(v: bigint | number): string {
   return typeof v === 'bigint' ? `0x${v.toString(16)}` : String(v);
@@ -52,10 +53,22 @@ export function plain(v: unknown, depth = 0): string {
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (v instanceof Uint8Array) return `<${v.length} bytes>`;
   if (ArrayBuffer.isView(v)) return `<${(v as ArrayBufferView).byteLength} bytes>`;
+  if (isDmaBurst(v)) return burstText(v);
   if (depth > 2) return '…';
   if (Array.isArray(v)) return `[${v.slice(0, 6).map((x) => plain(x, depth + 1)).join(', ')}${v.length > 6 ? `, …${v.length - 6} more` : ''}]`;
   const entries = Object.entries(v as object).filter(([, x]) => x !== undefined);
   return entries.map(([k, x]) => `${k}=${plain(x, depth + 1)}`).join(' ');
+}
+
+/** A DMA burst access by access, as a scenario's dma line has them (data by length): `[write 0x1000 64 <64 bytes>, read 0x2000 8 pasid=1]`. */
+function burstText(b: DmaBurst): string {
+  const n = burstSize(b);
+  const items: string[] = [];
+  for (let i = 0; i < Math.min(n, 6); i++) {
+    const a = burstAccess(b, i);
+    items.push(`${a.write ? 'write' : 'read'} 0x${a.iova.toString(16)} ${a.length}${a.pasid ? ` pasid=${a.pasid}` : ''}${a.priv ? ' priv' : ''}${a.data ? ` <${a.data.length} bytes>` : ''}`);
+  }
+  return `[${items.join(', ')}${n > 6 ? `, …${n - 6} more` : ''}]`;
 }
 
 export function formatEnvelope(e: Envelope): string {
