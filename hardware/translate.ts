@@ -658,7 +658,7 @@ export function translateBurst(s: EngineState, req: BurstRequest, mem: PhysMemPo
       const l2 = out.l2;
       const room = (1 << l2) - (iova & ((1 << l2) - 1));
       const data = datas[i];
-      if (!hitUsable(tlbGen, h, info, need, 8, checkStale, gen) || len > room || len === 0 || data === null) break;
+      if (!hitUsable(tlbGen, h, info, need, 8, checkStale, gen) || len > room || len === 0 || !data) break;
       const pa = out.pa;
       chunkIova[k] = iova;
       chunkPa[k] = pa;

@@ -74,6 +74,20 @@ describe('packed DMA bursts', () => {
     });
   });
 
+  it('a data slot left undefined (as a decoded array hole reads back) is a read into a fresh buffer', () => {
+    journaled((sim) => {
+      const r = rig(sim, 'dev0');
+      const va = r.p.mmap({ length: PAGE });
+      expect(r.ifd.ioasMap({ ioas_id: r.ioas, flags: RW | FIXED, user_va: va, length: BigInt(PAGE), iova: BigInt(IOVA) }).errno).toBe(0);
+      expect(sim.dma('dev0', [{ iova: IOVA, length: 4, write: true, data: Uint8Array.of(5, 6, 7, 8) }])[0]!.ok).toBe(true);
+      const b = burstCreate(1);
+      b.iova[0] = IOVA;
+      b.length[0] = 4;
+      (b.data as unknown[])[0] = undefined;
+      expect(sim.dma('dev0', b)).toEqual([{ ok: true, data: Uint8Array.of(5, 6, 7, 8) }]);
+    });
+  });
+
   it('a dma message in the accesses form of older journals is served as its burst', () => {
     journaled((sim) => {
       const r = rig(sim, 'dev0');
