@@ -12,14 +12,16 @@
  * that size the copy dominates (10 M pages/s would be 40 GB/s, more than
  * one core moves), so it measures memory bandwidth as much as translation.
  *
- * Flags: --bursts=N (per round, default 2000), --rounds=R (best of R, default 3).
+ * Flags: --bursts=N (per round, default 2000), --rounds=R (best of R, default 5,
+ * as bench/translate's figures: a round is ~50 ms, and the machine's speed
+ * drifts by a third within a minute).
  * Ends with one JSON line.
  */
 import { measureDma } from './lib/dma-e2e.ts';
 
 const arg = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
 const BURSTS = arg('bursts', 2000);
-const ROUNDS = arg('rounds', 3);
+const ROUNDS = arg('rounds', 5);
 
 const small = measureDma(64, BURSTS, ROUNDS);
 const big = measureDma(4096, BURSTS, ROUNDS);
