@@ -154,7 +154,8 @@ export class Runtime<W = unknown> {
     } else {
       this.deadLetters.push({ env, retired: this.retired.has(env.dst) });
     }
-    this.bus.delivered$.next(env);
+    // only when observed, as input$: an rxjs Subject.next makes a closure and an iterator even with no observer
+    if (this.bus.delivered$.observed) this.bus.delivered$.next(env);
     if (this.snapshotEvery > 0 && env.seq % this.snapshotEvery === 0) {
       this.bus.snapshot$.next({ seq: env.seq, state: this.snapshot() });
     }
