@@ -17,7 +17,7 @@
  * drifts by a third within a minute).
  * Ends with one JSON line.
  */
-import { measureDma } from './lib/dma-e2e.ts';
+import { measureDma, measureJournaled } from './lib/dma-e2e.ts';
 
 const arg = (name: string, dflt: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt);
 const BURSTS = arg('bursts', 2000);
@@ -25,6 +25,7 @@ const ROUNDS = arg('rounds', 5);
 
 const small = measureDma(64, BURSTS, ROUNDS);
 const big = measureDma(4096, BURSTS, ROUNDS);
+const journaled = measureJournaled(64, BURSTS, 3);
 const fmt = (n: number) => `${(n / 1e6).toFixed(2)} M pages/s`;
 const gbs = (n: number, bytes: number) => `${((n * bytes) / 1e9).toFixed(2)} GB/s`;
 console.log(`64 MiB IOAS on VT-d dev0, ${BURSTS} bursts x 256 random pages, best of ${ROUNDS}; ${small.deliveriesPerBurst.toFixed(0)} deliveries/burst, IOTLB hit ${(small.iotlbHit * 100).toFixed(1)}%`);
@@ -37,9 +38,12 @@ console.log(`  4 KiB per page  ${fmt(big.engine)}  (${gbs(big.engine, 4096)})   
 console.log(`memory floor: the same bytes copied to the same pages, nothing else`);
 console.log(`  64 B per page   ${fmt(small.floor)}   bus / floor = ${(small.bus / small.floor).toFixed(3)}`);
 console.log(`  4 KiB per page  ${fmt(big.floor)}  (${gbs(big.floor, 4096)})   bus / floor = ${(big.bus / big.floor).toFixed(3)}`);
+console.log(`with a journal on (bytes counted, not kept), best of 3`);
+console.log(`  64 B per page   ${fmt(journaled.perS)}   ${(journaled.bytesPerBurst / 1024).toFixed(1)} KiB of journal per burst (most of it the periodic snapshots of the memory written)`);
 console.log(JSON.stringify({
   bench: 'dma', rounds: ROUNDS, bytes_per_page: 64, dma_pages_per_s: Math.round(small.bus), engine_pages_per_s: Math.round(small.engine),
   bus_over_engine: Number((small.bus / small.engine).toFixed(4)), dma_4k_pages_per_s: Math.round(big.bus),
   dma_4k_gb_per_s: Number(((big.bus * 4096) / 1e9).toFixed(3)), engine_4k_pages_per_s: Math.round(big.engine),
   floor_pages_per_s: Math.round(small.floor), bus_over_floor: Number((small.bus / small.floor).toFixed(4)), floor_4k_pages_per_s: Math.round(big.floor),
+  journaled_pages_per_s: Math.round(journaled.perS), journal_bytes_per_burst: Math.round(journaled.bytesPerBurst),
 }));
