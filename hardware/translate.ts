@@ -788,7 +788,7 @@ function moveBurst(r: BurstResults, b: DmaBurst, mem: PhysMemPort, zeroCopy: boo
   const moveOff = r.moveOff;
   const flags = b.flags;
   const datas = b.data;
-  const n = b.iova.length;
+  const n = burstSize(b);
   for (let i = 0; i < n; i++) {
     const pfn = movePfn[i]!;
     const write = (flags[i]! & 1) !== 0; // DMA_WRITE
